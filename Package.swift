@@ -1,0 +1,96 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// One list of compiler settings for every target, so that the whole package is held to the same rules.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "authd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "authd", targets: ["authd"]),
+        .executable(name: "authctl", targets: ["authctl"]),
+        .library(name: "AuthdClient", targets: ["AuthdClient"]),
+        .library(name: "AuthdProtocol", targets: ["AuthdProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // Wire types and the strict JSON codec: no I/O, no dependencies.
+        .target(name: "AuthdProtocol", swiftSettings: swiftSettings),
+        // Tokens, keys, configuration: everything but sockets.
+        .target(
+            name: "AuthdCore",
+            dependencies: [
+                "AuthdProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The NIO Unix-socket server and the request dispatcher.
+        .target(
+            name: "AuthdServer",
+            dependencies: [
+                "AuthdCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "authd",
+            dependencies: [
+                "AuthdServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The library local services link to talk to authd.
+        .target(
+            name: "AuthdClient",
+            dependencies: [
+                "AuthdProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "authctl",
+            dependencies: [
+                "AuthdClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "AuthdProtocolTests", dependencies: ["AuthdProtocol"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AuthdCoreTests",
+            dependencies: [
+                "AuthdCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AuthdIntegrationTests",
+            dependencies: ["AuthdClient", "AuthdProtocol"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,31 @@
+/// A request type of the wire protocol, tied to its op name and its result type.
+///
+/// Both the daemon and ``AuthdClient`` use these types, so the two cannot disagree about a field.
+public protocol AuthdOperation: Sendable {
+    /// What a successful reply carries.
+    associatedtype Result: AuthdOperationResult
+    /// The `op` string on the wire.
+    static var op: String { get }
+    /// Decodes the request's fields (everything but `id` and `op`), refusing unknown fields.
+    init(fields: JSONObject) throws(AuthdError)
+    /// The request's fields, for encoding.
+    var fields: JSONObject { get }
+}
+
+/// The `result` object of a successful reply.
+public protocol AuthdOperationResult: Sendable {
+    /// Decodes a result object.
+    init(result: JSONObject) throws(AuthdError)
+    /// The result object, for encoding.
+    var result: JSONObject { get }
+}
+
+extension FieldReader {
+    /// A reader over a result object: unknown fields are tolerated, since a newer daemon may add some.
+    static func result(_ object: JSONObject) -> FieldReader { FieldReader(object, context: "result") }
+}
+
+extension JSONValue {
+    /// An array of strings as a JSON array.
+    static func strings(_ values: [String]) -> JSONValue { .array(values.map(JSONValue.string)) }
+}

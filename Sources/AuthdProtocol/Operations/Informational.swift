@@ -1,0 +1,116 @@
+/// A request with no fields.
+public protocol FieldlessOperation: AuthdOperation {
+    /// The request.
+    init()
+}
+
+extension FieldlessOperation {
+    public init(fields: JSONObject) throws(AuthdError) {
+        try FieldReader(fields, context: "\(Self.op) request").finish()
+        self.init()
+    }
+
+    public var fields: JSONObject { [:] }
+}
+
+/// `ping`: check that the daemon answers.
+public struct PingRequest: FieldlessOperation {
+    public typealias Result = PingResult
+    public static let op = "ping"
+    public init() {}
+}
+
+/// The (empty) result of `ping`.
+public struct PingResult: AuthdOperationResult {
+    public init() {}
+    public init(result: JSONObject) throws(AuthdError) {}
+    public var result: JSONObject { [:] }
+}
+
+/// `jwks`: the public signing keys, so that a service elsewhere can verify tokens offline.
+public struct JWKSRequest: FieldlessOperation {
+    public typealias Result = JWKSResult
+    public static let op = "jwks"
+    public init() {}
+}
+
+/// The result of `jwks`: an RFC 7517 JWK Set.
+public struct JWKSResult: AuthdOperationResult, Hashable {
+    /// The public keys, as JWK objects (`kty`, `crv`, `x`, `kid`, `alg`, `use`, …).
+    public var keys: [JSONObject]
+
+    /// A key set.
+    public init(keys: [JSONObject]) { self.keys = keys }
+
+    public init(result: JSONObject) throws(AuthdError) {
+        guard case .array(let elements)? = result["keys"] else { throw AuthdError(.internalError, "jwks reply without keys") }
+        keys = elements.compactMap(\.objectValue)
+    }
+
+    public var result: JSONObject { ["keys": .array(keys.map(JSONValue.object))] }
+}
+
+/// `status`: the daemon's version, uptime, keys and counters.
+public struct StatusRequest: FieldlessOperation {
+    public typealias Result = StatusResult
+    public static let op = "status"
+    public init() {}
+}
+
+/// The result of `status`.
+public struct StatusResult: AuthdOperationResult, Hashable {
+    /// authd's version.
+    public var version: String
+    /// Seconds since the daemon started.
+    public var uptimeSeconds: Int64
+    /// The key id new tokens are signed with.
+    public var activeKid: String
+    /// Every key id that still verifies tokens.
+    public var keyIds: [String]
+    /// Tokens issued since start.
+    public var issued: Int64
+    /// Tokens verified successfully since start.
+    public var verified: Int64
+    /// Verifications refused since start.
+    public var rejected: Int64
+    /// Connections open now.
+    public var connections: Int64
+
+    /// A status result.
+    public init(
+        version: String, uptimeSeconds: Int64, activeKid: String, keyIds: [String], issued: Int64, verified: Int64,
+        rejected: Int64, connections: Int64
+    ) {
+        self.version = version
+        self.uptimeSeconds = uptimeSeconds
+        self.activeKid = activeKid
+        self.keyIds = keyIds
+        self.issued = issued
+        self.verified = verified
+        self.rejected = rejected
+        self.connections = connections
+    }
+
+    public init(result: JSONObject) throws(AuthdError) {
+        var reader = FieldReader.result(result)
+        version = try reader.string("version")
+        uptimeSeconds = try reader.int("uptime_s")
+        activeKid = try reader.string("active_kid")
+        keyIds = try reader.optionalStringArray("key_ids") ?? []
+        let counters = try reader.object("counters")
+        var counterReader = FieldReader.result(counters)
+        issued = try counterReader.int("issued")
+        verified = try counterReader.int("verified")
+        rejected = try counterReader.int("rejected")
+        connections = try reader.int("connections")
+    }
+
+    public var result: JSONObject {
+        [
+            "version": .string(version), "uptime_s": .int(uptimeSeconds), "active_kid": .string(activeKid),
+            "key_ids": .strings(keyIds),
+            "counters": .object(["issued": .int(issued), "verified": .int(verified), "rejected": .int(rejected)]),
+            "connections": .int(connections),
+        ]
+    }
+}
