@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How tokens are minted and checked: the `[tokens]` table of `authd.toml`.
+public struct TokenConfiguration: Sendable, Equatable {
+    /// The `iss` of every token, and the only issuer `verify` accepts.
+    public var issuer = "authd"
+    /// The `aud` of tokens issued without one, and the audience `verify` requires when the caller names none.
+    public var audience = "local"
+    /// The signing algorithm of new keys.
+    public var algorithm: SigningAlgorithm = .edDSA
+    /// For HS256: a file (mode 0600) holding the shared secret, at least 32 bytes.
+    public var hmacSecretFile: String?
+    /// Lifetime of a token issued without `ttl`, in seconds.
+    public var ttl: Int64 = 900
+    /// The longest lifetime a caller may ask for, in seconds.
+    public var maximumTTL: Int64 = 3600
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds (at most 60).
+    public var leeway: Int64 = 30
+    /// How long a signing key signs before a new one replaces it, in seconds.
+    public var keyRotationInterval: Int64 = 86_400
+
+    /// The defaults.
+    public init() {}
+}
+
+/// The daemon's listener: the `[server]` table.
+public struct ServerConfiguration: Sendable, Equatable {
+    /// Where the Unix socket is bound when authd binds it itself.
+    public var socketPath = "/run/authd/authd.sock"
+    /// The longest request line accepted, in bytes (without its newline).
+    public var maximumLineLength = 65_536
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Everything `authd.toml` can set. Every key has a default, so an empty or missing file is valid.
+public struct AuthdConfiguration: Sendable, Equatable {
+    /// Token settings.
+    public var tokens = TokenConfiguration()
+    /// Listener settings.
+    public var server = ServerConfiguration()
+    /// Where keys and (later) the database live: `[state] directory`.
+    public var stateDirectory = "/var/lib/authd"
+
+    /// The defaults.
+    public init() {}
+
+    /// Parses and validates a configuration file's text.
+    public init(toml text: String) throws(StartupError) {
+        let document: TOMLTable
+        do {
+            document = try TOMLDocument.parse(text)
+        } catch {
+            throw StartupError("invalid configuration: \(error)")
+        }
+        var root = ConfigTableReader(document, prefix: "")
+        var tokensTable = try root.table("tokens")
+        var serverTable = try root.table("server")
+        var stateTable = try root.table("state")
+        try root.finish()
+
+        var tokens = TokenConfiguration()
+        tokens.issuer = try tokensTable.string("issuer", default: tokens.issuer)
+        tokens.audience = try tokensTable.string("audience", default: tokens.audience)
+        let algorithmName = try tokensTable.string("algorithm", default: tokens.algorithm.name)
+        guard let algorithm = SigningAlgorithm(name: algorithmName) else {
+            throw tokensTable.invalid("algorithm", "'\(algorithmName)' is not one of EdDSA, ES256, HS256")
+        }
+        tokens.algorithm = algorithm
+        tokens.hmacSecretFile = try tokensTable.optionalString("hmac_secret_file")
+        tokens.maximumTTL = try tokensTable.duration("max_ttl", default: tokens.maximumTTL, in: 1...86_400)
+        tokens.ttl = try tokensTable.duration("ttl", default: min(tokens.ttl, tokens.maximumTTL), in: 1...86_400)
+        tokens.leeway = try tokensTable.duration("leeway", default: tokens.leeway, in: 0...60)
+        tokens.keyRotationInterval = try tokensTable.duration(
+            "key_rotation_interval", default: tokens.keyRotationInterval, in: 60...31_536_000)
+        guard tokens.ttl <= tokens.maximumTTL else {
+            throw tokensTable.invalid("ttl", "\(tokens.ttl) s exceeds tokens.max_ttl (\(tokens.maximumTTL) s)")
+        }
+        guard !tokens.issuer.isEmpty else { throw tokensTable.invalid("issuer", "must not be empty") }
+        guard !tokens.audience.isEmpty else { throw tokensTable.invalid("audience", "must not be empty") }
+        if tokens.algorithm == .hs256, tokens.hmacSecretFile == nil {
+            throw tokensTable.invalid("hmac_secret_file", "is required when tokens.algorithm is HS256")
+        }
+        try tokensTable.finish()
+
+        var server = ServerConfiguration()
+        server.socketPath = try serverTable.string("socket", default: server.socketPath)
+        server.maximumLineLength = Int(
+            try serverTable.integer("max_line_bytes", default: Int64(server.maximumLineLength), in: 1024...16_777_216))
+        try serverTable.finish()
+
+        self.tokens = tokens
+        self.server = server
+        self.stateDirectory = try stateTable.string("directory", default: stateDirectory)
+        try stateTable.finish()
+    }
+
+    /// Reads the configuration from `path`. A missing file gives the defaults only when
+    /// `mustExist` is false (the default path); a file named explicitly must exist.
+    public static func load(path: String, mustExist: Bool) throws(StartupError) -> AuthdConfiguration {
+        guard access(path, F_OK) == 0 else {
+            if mustExist { throw StartupError("configuration file \(path) does not exist") }
+            return AuthdConfiguration()
+        }
+        guard let file = fopen(path, "r") else {
+            throw StartupError("cannot read configuration file \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+            guard bytes.count <= 1 << 20 else { throw StartupError("configuration file \(path) is larger than 1 MiB") }
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw StartupError("configuration file \(path) is not valid UTF-8")
+        }
+        do {
+            return try AuthdConfiguration(toml: text)
+        } catch {
+            throw StartupError("\(path): \(error.message)")
+        }
+    }
+}

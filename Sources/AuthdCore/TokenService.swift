@@ -1,0 +1,75 @@
+public import AuthdProtocol
+public import Logging
+
+/// Everything about tokens that the daemon serves: issuing, verifying, publishing keys and
+/// rotating them. It has no sockets; `AuthdServer` calls it.
+public final class TokenService: Sendable {
+    /// The configuration it was built from.
+    public let configuration: TokenConfiguration
+    /// Live counters.
+    public let counters: AuthdCounters
+    /// Mints tokens.
+    public let issuer: TokenIssuer
+    /// Checks tokens.
+    public let verifier: TokenVerifier
+    let keyRing: KeyRing
+    private let clock: any UnixClock
+
+    /// Opens (or creates) the keys under `stateDirectory` and prepares to serve.
+    ///
+    /// - Throws: ``StartupError`` for unsafe key files or directories, an unreadable or short
+    ///   HMAC secret, or a corrupt key.
+    public init(
+        configuration: TokenConfiguration, stateDirectory: String, clock: any UnixClock = SystemUnixClock(),
+        counters: AuthdCounters = AuthdCounters(), logger: Logger
+    ) throws(StartupError) {
+        let policy = KeyRing.Policy(
+            algorithm: configuration.algorithm, rotationInterval: configuration.keyRotationInterval,
+            retention: configuration.maximumTTL + configuration.leeway)
+        if configuration.algorithm == .hs256 {
+            guard let path = configuration.hmacSecretFile else {
+                throw StartupError("tokens.hmac_secret_file is required for HS256")
+            }
+            var secret = try PrivateFiles.readPrivateFile(path, maximumSize: 4096)
+            // Editors and `echo` add a final newline; it is never part of the intended secret.
+            while let last = secret.last, last == 0x0A || last == 0x0D { secret.removeLast() }
+            guard secret.count >= 32 else {
+                throw StartupError("\(path) holds \(secret.count) bytes; an HS256 secret needs at least 32")
+            }
+            keyRing = KeyRing.hmac(secret: secret, policy: policy, logger: logger)
+        } else {
+            try PrivateFiles.preparePrivateDirectory(stateDirectory)
+            keyRing = try KeyRing.open(
+                directory: KeyDirectory(stateDirectory: stateDirectory), policy: policy, now: clock.now(), logger: logger)
+        }
+        self.configuration = configuration
+        self.clock = clock
+        self.counters = counters
+        self.issuer = TokenIssuer(configuration: configuration, keyRing: keyRing, clock: clock, counters: counters)
+        self.verifier = TokenVerifier(configuration: configuration, keyRing: keyRing, clock: clock, counters: counters)
+    }
+
+    /// The public keys that verify tokens now, as a JWK Set. Empty for HS256.
+    public func jwks() -> JWKSResult {
+        JWKSResult(keys: keyRing.keySet.keys.compactMap(\.publicJWK))
+    }
+
+    /// The id of the key that signs new tokens.
+    public var activeKeyID: String { keyRing.keySet.active.kid }
+
+    /// Every key id that still verifies.
+    public var keyIDs: [String] { keyRing.keySet.keyIDs }
+
+    /// Rotates the signing key if it is due, and drops keys past retention.
+    ///
+    /// - Returns: whether a new key became active.
+    @discardableResult
+    public func rotateKeysIfDue() throws(StartupError) -> Bool {
+        try keyRing.rotateIfDue(now: clock.now())
+    }
+
+    /// Seconds until the next rotation is due (at least 1), or `nil` if keys do not rotate.
+    public var secondsUntilRotation: Int64? {
+        keyRing.nextRotation.map { max(1, $0 - clock.now()) }
+    }
+}

@@ -1,0 +1,96 @@
+public import AuthdProtocol
+
+/// Mints access tokens: RFC 9068-shaped JWTs signed by the active key.
+public struct TokenIssuer: Sendable {
+    private let configuration: TokenConfiguration
+    private let keyRing: KeyRing
+    private let clock: any UnixClock
+    private let counters: AuthdCounters
+
+    package init(configuration: TokenConfiguration, keyRing: KeyRing, clock: any UnixClock, counters: AuthdCounters) {
+        self.configuration = configuration
+        self.keyRing = keyRing
+        self.clock = clock
+        self.counters = counters
+    }
+
+    /// Issues a token for `request`, or refuses it with `bad_request` naming the offending field.
+    public func issue(_ request: IssueRequest) throws(AuthdError) -> IssueResult {
+        try RequestLimits.checkIdentifier(request.subject, field: "sub")
+        let roles = try RequestLimits.checkRoles(request.roles, field: "roles")
+        let audience = request.audience ?? [configuration.audience]
+        guard !audience.isEmpty else { throw .badRequest("field 'aud' must not be an empty array") }
+        guard audience.count <= RequestLimits.maximumAudiences else {
+            throw .badRequest("field 'aud' has more than \(RequestLimits.maximumAudiences) entries")
+        }
+        for entry in audience { try RequestLimits.checkIdentifier(entry, field: "aud") }
+        let ttl = request.ttl ?? configuration.ttl
+        guard ttl >= 1 else { throw .badRequest("field 'ttl' must be at least 1 second") }
+        guard ttl <= configuration.maximumTTL else {
+            throw .badRequest("field 'ttl' (\(ttl) s) exceeds the maximum of \(configuration.maximumTTL) s")
+        }
+        for key in request.claims.keys where TokenClaims.reserved.contains(key) {
+            throw .badRequest("custom claim '\(key)' is reserved and cannot be set")
+        }
+
+        let now = clock.now()
+        let expiresAt = now + ttl
+        let jti = Base64URL.encode(secureRandomBytes(16))
+        var claims: JSONObject = [
+            "iss": .string(configuration.issuer),
+            "sub": .string(request.subject),
+            "aud": audience.count == 1 ? .string(audience[0]) : .array(audience.map(JSONValue.string)),
+            "iat": .int(now),
+            "nbf": .int(now),
+            "exp": .int(expiresAt),
+            "jti": .string(jti),
+            "roles": .array(roles.map(JSONValue.string)),
+        ]
+        for (key, value) in request.claims.entries { claims[key] = value }
+
+        let key = keyRing.keySet.active
+        let signingInput = key.headerSegment + "." + Base64URL.encode(JSONWriter.bytes(.object(claims)))
+        let signature: [UInt8]
+        do {
+            signature = try key.sign(Array(signingInput.utf8))
+        } catch {
+            throw AuthdError(.internalError, "signing failed")
+        }
+        let token = signingInput + "." + Base64URL.encode(signature)
+        guard token.utf8.count <= TokenClaims.maximumTokenLength else {
+            throw .badRequest("the token would be longer than \(TokenClaims.maximumTokenLength) bytes; send fewer claims")
+        }
+        counters.recordIssued()
+        return IssueResult(accessToken: token, expiresIn: ttl, expiresAt: expiresAt, jti: jti)
+    }
+}
+
+/// Bounds on caller-chosen strings that end up in tokens and logs.
+enum RequestLimits {
+    static let maximumIdentifierLength = 1024
+    static let maximumRoles = 64
+    static let maximumAudiences = 16
+
+    /// A non-empty string without control characters (which would corrupt logs), of bounded length.
+    static func checkIdentifier(_ value: String, field: String) throws(AuthdError) {
+        guard !value.isEmpty else { throw .badRequest("field '\(field)' must not be empty") }
+        guard value.utf8.count <= maximumIdentifierLength else {
+            throw .badRequest("field '\(field)' is longer than \(maximumIdentifierLength) bytes")
+        }
+        guard !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw .badRequest("field '\(field)' contains a control character")
+        }
+    }
+
+    /// Checked roles with duplicates removed, first occurrence kept.
+    static func checkRoles(_ roles: [String], field: String) throws(AuthdError) -> [String] {
+        guard roles.count <= maximumRoles else { throw .badRequest("field '\(field)' has more than \(maximumRoles) roles") }
+        var seen: Set<String> = []
+        var unique: [String] = []
+        for role in roles {
+            try checkIdentifier(role, field: field)
+            if seen.insert(role).inserted { unique.append(role) }
+        }
+        return unique
+    }
+}

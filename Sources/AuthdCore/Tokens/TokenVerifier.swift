@@ -1,0 +1,174 @@
+public import AuthdProtocol
+
+/// Verifies access tokens strictly, following RFC 8725 rather than the token's own say-so.
+///
+/// The order of checks matters: nothing in the claims is looked at (not even `exp`) until the
+/// signature is proven by a key found by exact `kid`, whose algorithm is the only one tried.
+/// Every failure before that point is `invalid_token`, so a forger learns nothing from the error.
+public struct TokenVerifier: Sendable {
+    private let configuration: TokenConfiguration
+    private let keyRing: KeyRing
+    private let clock: any UnixClock
+    private let counters: AuthdCounters
+
+    package init(configuration: TokenConfiguration, keyRing: KeyRing, clock: any UnixClock, counters: AuthdCounters) {
+        self.configuration = configuration
+        self.keyRing = keyRing
+        self.clock = clock
+        self.counters = counters
+    }
+
+    /// Verifies `request.token` and its audience and roles.
+    ///
+    /// - Throws: `invalid_token`, `token_expired`, `token_not_yet_valid`, `wrong_audience` (the
+    ///   token is not good: HTTP 401), `insufficient_role` (good token, missing role: HTTP 403), or
+    ///   `bad_request` for a malformed request.
+    public func verify(_ request: VerifyRequest) throws(AuthdError) -> VerifyResult {
+        if let rolesAny = request.rolesAny, rolesAny.isEmpty { throw .badRequest("field 'roles_any' must not be empty") }
+        if let rolesAll = request.rolesAll, rolesAll.isEmpty { throw .badRequest("field 'roles_all' must not be empty") }
+        do {
+            let claims = try verifiedClaims(request.token)
+            let result = try check(claims, audience: request.audience ?? configuration.audience)
+            try checkRoles(result.roles, request: request)
+            counters.recordVerified()
+            return result
+        } catch {
+            counters.recordRejected()
+            throw error
+        }
+    }
+
+    /// Parses the compact serialisation, checks the header and the signature, and returns the
+    /// claims object.
+    func verifiedClaims(_ token: String) throws(AuthdError) -> JSONObject {
+        let bytes = Array(token.utf8)
+        guard bytes.count <= TokenClaims.maximumTokenLength else {
+            throw invalid("token is longer than \(TokenClaims.maximumTokenLength) bytes")
+        }
+        guard let firstDot = bytes.firstIndex(of: UInt8(ascii: ".")),
+            let secondDot = bytes[(firstDot + 1)...].firstIndex(of: UInt8(ascii: ".")),
+            !bytes[(secondDot + 1)...].contains(UInt8(ascii: "."))
+        else { throw invalid("not a compact JWS with three segments") }
+
+        let header = try decodeObject(bytes[..<firstDot], part: "header")
+        let key = try signingKey(for: header)
+        guard let signature = Base64URL.decode(bytes[(secondDot + 1)...]) else {
+            throw invalid("signature is not canonical base64url")
+        }
+        let signatureValid = bytes.withUnsafeBytes { raw in
+            key.isValidSignature(signature, for: UnsafeRawBufferPointer(rebasing: raw[..<secondDot]))
+        }
+        guard signatureValid else { throw invalid("signature does not verify") }
+        return try decodeObject(bytes[(firstDot + 1)..<secondDot], part: "payload")
+    }
+
+    /// Finds the key by exact `kid` and insists that the header agrees with it.
+    private func signingKey(for header: JSONObject) throws(AuthdError) -> SigningKey {
+        for name in header.keys where TokenClaims.forbiddenHeaderParameters.contains(name) {
+            throw invalid("header parameter '\(name)' is not accepted")
+        }
+        guard case .string(let typ)? = header["typ"], Self.isAccessTokenType(typ) else {
+            throw invalid("header 'typ' must be at+jwt")
+        }
+        guard case .string(let kid)? = header["kid"] else { throw invalid("header has no 'kid'") }
+        guard let key = keyRing.keySet.key(withID: kid) else { throw invalid("unknown key id") }
+        guard case .string(let alg)? = header["alg"], alg == key.algorithm.name else {
+            throw invalid("header 'alg' does not match the key's algorithm")
+        }
+        return key
+    }
+
+    /// RFC 9068 §4: `at+jwt`, or the full media type; media types compare case-insensitively.
+    private static func isAccessTokenType(_ typ: String) -> Bool {
+        let lowered = typ.lowercased()
+        return lowered == "at+jwt" || lowered == "application/at+jwt"
+    }
+
+    private func decodeObject(_ segment: ArraySlice<UInt8>, part: String) throws(AuthdError) -> JSONObject {
+        guard !segment.isEmpty, let decoded = Base64URL.decode(segment) else {
+            throw invalid("\(part) is not canonical base64url")
+        }
+        let value: JSONValue
+        do {
+            value = try JSONParser(maximumDepth: 16).parse(decoded)
+        } catch {
+            throw invalid("\(part) is not valid JSON: \(error.reason)")
+        }
+        guard case .object(let object) = value else { throw invalid("\(part) is not a JSON object") }
+        return object
+    }
+
+    /// Checks the claims of a token whose signature is good.
+    private func check(_ claims: JSONObject, audience expected: String) throws(AuthdError) -> VerifyResult {
+        guard case .string(let issuer)? = claims["iss"], issuer == configuration.issuer else {
+            throw invalid("issuer is not this authd")
+        }
+        guard case .string(let subject)? = claims["sub"], !subject.isEmpty else { throw invalid("token has no 'sub'") }
+        guard case .string(let jti)? = claims["jti"], !jti.isEmpty else { throw invalid("token has no 'jti'") }
+        let expiresAt = try timeClaim(claims, "exp", required: true)!
+        let issuedAt = try timeClaim(claims, "iat", required: true)!
+        let notBefore = try timeClaim(claims, "nbf", required: false)
+        let audience = try stringList(claims["aud"], claim: "aud", required: true)
+        let roles = try stringList(claims["roles"], claim: "roles", required: false)
+
+        let now = clock.now()
+        let leeway = configuration.leeway
+        guard now < expiresAt + leeway else { throw AuthdError(.tokenExpired, "token expired at \(expiresAt)") }
+        if let notBefore, now + leeway < notBefore {
+            throw AuthdError(.tokenNotYetValid, "token is not valid before \(notBefore)")
+        }
+        guard now + leeway >= issuedAt else { throw AuthdError(.tokenNotYetValid, "token was issued in the future") }
+        guard audience.contains(expected) else {
+            throw AuthdError(.wrongAudience, "token is not for audience '\(expected)'")
+        }
+
+        var extra = JSONObject()
+        for (name, value) in claims.entries where !TokenClaims.standard.contains(name) { extra[name] = value }
+        return VerifyResult(
+            subject: subject, roles: roles, audience: audience, issuer: issuer, issuedAt: issuedAt,
+            expiresAt: expiresAt, jti: jti, claims: extra)
+    }
+
+    private func checkRoles(_ roles: [String], request: VerifyRequest) throws(AuthdError) {
+        if let rolesAll = request.rolesAll, let missing = rolesAll.first(where: { !roles.contains($0) }) {
+            throw AuthdError(.insufficientRole, "token lacks required role '\(missing)'")
+        }
+        if let rolesAny = request.rolesAny, !rolesAny.contains(where: roles.contains) {
+            throw AuthdError(.insufficientRole, "token has none of the roles \(rolesAny.joined(separator: ", "))")
+        }
+    }
+
+    /// Latest NumericDate accepted: 9999-12-31T23:59:59Z. Anything later is an attack or a bug.
+    private static let latestTime: Double = 253_402_300_799
+
+    private func timeClaim(_ claims: JSONObject, _ name: String, required: Bool) throws(AuthdError) -> Int64? {
+        guard let value = claims[name] else {
+            if required { throw invalid("token has no '\(name)'") }
+            return nil
+        }
+        guard let seconds = value.doubleValue, seconds.isFinite else { throw invalid("'\(name)' is not a number") }
+        guard seconds >= 0, seconds <= Self.latestTime else { throw invalid("'\(name)' is out of range") }
+        return Int64(seconds.rounded(.down))
+    }
+
+    private func stringList(_ value: JSONValue?, claim: String, required: Bool) throws(AuthdError) -> [String] {
+        switch value {
+        case nil:
+            if required { throw invalid("token has no '\(claim)'") }
+            return []
+        case .string(let single)?:
+            return [single]
+        case .array(let elements)?:
+            var strings: [String] = []
+            for element in elements {
+                guard case .string(let string) = element else { throw invalid("'\(claim)' must hold strings") }
+                strings.append(string)
+            }
+            return strings
+        default:
+            throw invalid("'\(claim)' must be a string or an array of strings")
+        }
+    }
+
+    private func invalid(_ reason: String) -> AuthdError { AuthdError(.invalidToken, reason) }
+}
