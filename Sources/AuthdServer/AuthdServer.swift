@@ -1,0 +1,137 @@
+public import AuthdCore
+import AuthdProtocol
+public import Logging
+import NIOCore
+import NIOPosix
+public import ServiceLifecycle
+
+/// The Unix-socket server: accepts connections and answers each line with ``RequestHandler``.
+///
+/// It runs as a swift-service-lifecycle `Service`. On graceful shutdown it stops accepting, lets
+/// every connection answer the requests it has already read, and returns once they have closed.
+public final class AuthdServer: Service, Sendable {
+    /// How the server listens and frames requests.
+    public struct Configuration: Sendable {
+        /// Where to listen.
+        public var address: ListenAddress
+        /// The longest request line accepted, in bytes.
+        public var maximumLineLength: Int
+        /// The mode of a socket file the server binds itself (systemd sets it for inherited sockets).
+        public var socketMode: UInt32
+
+        /// A configuration.
+        public init(address: ListenAddress, maximumLineLength: Int = 65_536, socketMode: UInt32 = 0o660) {
+            self.address = address
+            self.maximumLineLength = maximumLineLength
+            self.socketMode = socketMode
+        }
+    }
+
+    private let configuration: Configuration
+    private let handler: RequestHandler
+    private let counters: AuthdCounters
+    private let logger: Logger
+    private let eventLoopGroup: MultiThreadedEventLoopGroup
+    private let connections = ConnectionRegistry()
+    private let onReady: @Sendable () async -> Void
+
+    /// A server answering with `handler`; `onReady` runs once the listener accepts connections.
+    public init(
+        configuration: Configuration, handler: RequestHandler, counters: AuthdCounters, logger: Logger,
+        onReady: @escaping @Sendable () async -> Void = {}
+    ) {
+        self.configuration = configuration
+        self.handler = handler
+        self.counters = counters
+        self.logger = logger
+        self.eventLoopGroup = .singleton
+        self.onReady = onReady
+    }
+
+    public func run() async throws {
+        let listener = try await bind()
+        logger.notice("authd is listening", metadata: ["authd.socket": "\(configuration.address)"])
+        await onReady()
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await listener.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        group.addTask { await self.serve(connection) }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            self.logger.notice("shutting down: finishing requests in flight")
+            listener.channel.close(promise: nil)
+            self.connections.quiesce()
+        }
+        logger.notice("authd stopped")
+    }
+
+    private typealias Connection = NIOAsyncChannel<RequestFrame, ByteBuffer>
+
+    private func bind() async throws -> NIOAsyncChannel<Connection, Never> {
+        let maximumLineLength = configuration.maximumLineLength
+        let bootstrap = ServerBootstrap(group: eventLoopGroup)
+            .serverChannelOption(.backlog, value: 256)
+            // A client that shuts down its write side after the last request still gets its replies.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(
+                    ByteToMessageHandler(RequestLineDecoder(maximumLineLength: maximumLineLength)))
+                return try Connection(wrappingChannelSynchronously: channel)
+            }
+        }
+        switch configuration.address.kind {
+        case .path(let path):
+            try SocketFile.prepare(path: path)
+            let listener = try await bootstrap.bind(
+                unixDomainSocketPath: path, cleanupExistingSocketFile: false, childChannelInitializer: initializer)
+            try SocketFile.restrict(path: path, mode: configuration.socketMode)
+            return listener
+        case .inherited(let descriptor, _):
+            return try await bootstrap.bind(descriptor, childChannelInitializer: initializer)
+        }
+    }
+
+    /// Serves one connection until the client closes it, it breaks the protocol, or shutdown.
+    /// Errors end only this connection, never the server.
+    private func serve(_ connection: Connection) async {
+        guard connections.register(connection.channel) else { return }
+        counters.connectionOpened()
+        defer {
+            counters.connectionClosed()
+            connections.unregister(connection.channel)
+        }
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                for try await frame in inbound {
+                    switch frame {
+                    case .line(let line):
+                        let reply = line.withUnsafeReadableBytes { handler.reply(to: $0) }
+                        try await outbound.write(encode(reply, allocator: connection.channel.allocator))
+                    case .tooLong:
+                        logger.notice("request line too long; closing the connection", metadata: ["authd.op": "read"])
+                        let reply = ReplyEnvelope(
+                            id: nil,
+                            outcome: .failure(
+                                AuthdError(.lineTooLong, "request line exceeds \(configuration.maximumLineLength) bytes")))
+                        try await outbound.write(encode(reply, allocator: connection.channel.allocator))
+                        return
+                    }
+                }
+            }
+        } catch {
+            logger.debug("connection ended with an error", metadata: ["authd.error": "\(error)"])
+        }
+    }
+
+    private func encode(_ reply: ReplyEnvelope, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(512)
+        reply.encode(into: &bytes)
+        bytes.append(UInt8(ascii: "\n"))
+        return allocator.buffer(bytes: bytes)
+    }
+}

@@ -1,0 +1,36 @@
+public import AuthdCore
+public import Logging
+public import ServiceLifecycle
+
+/// Rotates the signing key when it is due and drops retired keys past retention.
+///
+/// It wakes at least once a minute, so a wall-clock jump or a long suspend is noticed promptly.
+/// A failed rotation (a full disk, say) is logged and retried; the current key keeps signing.
+public struct KeyRotationService: Service {
+    private let tokens: TokenService
+    private let logger: Logger
+
+    /// A rotation service for `tokens`.
+    public init(tokens: TokenService, logger: Logger) {
+        self.tokens = tokens
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            guard let wait = tokens.secondsUntilRotation else { return }
+            do {
+                try await cancelWhenGracefulShutdown {
+                    try await Task.sleep(for: .seconds(min(wait, 60)))
+                }
+            } catch {
+                return
+            }
+            do {
+                try tokens.rotateKeysIfDue()
+            } catch {
+                logger.error("key rotation failed; the current key keeps signing", metadata: ["authd.error": "\(error)"])
+            }
+        }
+    }
+}

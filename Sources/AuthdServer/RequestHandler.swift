@@ -1,0 +1,93 @@
+public import AuthdCore
+public import AuthdProtocol
+public import Logging
+
+/// Turns one request line into one reply line. Shared by every connection.
+///
+/// It never throws: every failure, from broken JSON to an internal error, becomes an error reply
+/// with a stable code, and the connection carries on.
+public final class RequestHandler: Sendable {
+    private let tokens: TokenService
+    private let logger: Logger
+    private let startedAt: UInt64
+    private let version: String
+
+    /// A handler serving `tokens`.
+    public init(tokens: TokenService, version: String, logger: Logger) {
+        self.tokens = tokens
+        self.logger = logger
+        self.version = version
+        self.startedAt = monotonicNanoseconds()
+    }
+
+    /// The reply to one request line (without newlines).
+    public func reply(to line: UnsafeRawBufferPointer) -> ReplyEnvelope {
+        let envelope: RequestEnvelope
+        do {
+            envelope = try RequestEnvelope.parse(line)
+        } catch {
+            return ReplyEnvelope(id: error.id, outcome: .failure(error.error))
+        }
+        do {
+            return ReplyEnvelope(id: envelope.id, outcome: .success(try dispatch(envelope)))
+        } catch {
+            return ReplyEnvelope(id: envelope.id, outcome: .failure(error))
+        }
+    }
+
+    private func dispatch(_ envelope: RequestEnvelope) throws(AuthdError) -> JSONObject {
+        switch envelope.op {
+        case VerifyRequest.op: return try verify(VerifyRequest(fields: envelope.fields)).result
+        case IssueRequest.op: return try issue(IssueRequest(fields: envelope.fields)).result
+        case JWKSRequest.op:
+            _ = try JWKSRequest(fields: envelope.fields)
+            return tokens.jwks().result
+        case StatusRequest.op:
+            _ = try StatusRequest(fields: envelope.fields)
+            return status().result
+        case PingRequest.op:
+            _ = try PingRequest(fields: envelope.fields)
+            return PingResult().result
+        default:
+            throw AuthdError(.unknownOp, "unknown op '\(Self.printable(envelope.op))'")
+        }
+    }
+
+    private func issue(_ request: IssueRequest) throws(AuthdError) -> IssueResult {
+        let result = try tokens.issuer.issue(request)
+        logger.info(
+            "token issued",
+            metadata: [
+                "authd.op": "issue", "authd.sub": "\(request.subject)", "authd.jti": "\(result.jti)",
+                "authd.kid": "\(tokens.activeKeyID)", "authd.roles": "\(request.roles.joined(separator: ","))",
+                "authd.exp": "\(result.expiresAt)",
+            ])
+        return result
+    }
+
+    private func verify(_ request: VerifyRequest) throws(AuthdError) -> VerifyResult {
+        do {
+            return try tokens.verifier.verify(request)
+        } catch {
+            // The token itself is never logged: it is a bearer credential.
+            logger.info(
+                "verification refused",
+                metadata: ["authd.op": "verify", "authd.code": "\(error.code)", "authd.reason": "\(error.message)"])
+            throw error
+        }
+    }
+
+    private func status() -> StatusResult {
+        let counters = tokens.counters
+        return StatusResult(
+            version: version, uptimeSeconds: Int64((monotonicNanoseconds() - startedAt) / 1_000_000_000),
+            activeKid: tokens.activeKeyID, keyIds: tokens.keyIDs, issued: counters.issued,
+            verified: counters.verified, rejected: counters.rejected, connections: counters.connections)
+    }
+
+    /// An op name as it may be echoed: bounded and without control characters.
+    private static func printable(_ text: String) -> String {
+        let cleaned = String(String.UnicodeScalarView(text.unicodeScalars.prefix(64).filter { $0.value >= 0x20 && $0.value != 0x7F }))
+        return text.unicodeScalars.count > 64 ? cleaned + "…" : cleaned
+    }
+}

@@ -1,0 +1,64 @@
+import NIOCore
+
+/// One frame of the line protocol.
+enum RequestFrame: Sendable {
+    /// A complete line, without its `\n`.
+    case line(ByteBuffer)
+    /// A line longer than the limit. Nothing after it is decoded: the connection is answered and closed.
+    case tooLong
+}
+
+/// Splits the inbound byte stream at `\n`, refusing a line longer than `maximumLineLength`
+/// as soon as that many bytes have arrived without a newline, so memory per connection stays bounded.
+struct RequestLineDecoder: ByteToMessageDecoder {
+    typealias InboundOut = RequestFrame
+
+    let maximumLineLength: Int
+    private var overflowed = false
+    /// How far the current partial line has been searched already, so a line dribbled in byte by
+    /// byte is scanned once rather than once per read.
+    private var searched = 0
+
+    init(maximumLineLength: Int) {
+        self.maximumLineLength = maximumLineLength
+    }
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard !overflowed else {
+            buffer.moveReaderIndex(to: buffer.writerIndex)
+            return .needMoreData
+        }
+        let view = buffer.readableBytesView
+        let searchStart = view.index(view.startIndex, offsetBy: searched)
+        guard let newline = view[searchStart...].firstIndex(of: UInt8(ascii: "\n")) else {
+            searched = view.count
+            if view.count > maximumLineLength { emitOverflow(context: context, buffer: &buffer) }
+            return .needMoreData
+        }
+        let length = newline - view.startIndex
+        searched = 0
+        guard length <= maximumLineLength else {
+            emitOverflow(context: context, buffer: &buffer)
+            return .needMoreData
+        }
+        let line = buffer.readSlice(length: length)!
+        buffer.moveReaderIndex(forwardBy: 1)
+        context.fireChannelRead(Self.wrapInboundOut(.line(line)))
+        return .continue
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        // A final request without its newline is still answered: the client has said all it will say.
+        if !overflowed, buffer.readableBytes > 0, let rest = buffer.readSlice(length: buffer.readableBytes) {
+            context.fireChannelRead(Self.wrapInboundOut(.line(rest)))
+        }
+        return .needMoreData
+    }
+
+    private mutating func emitOverflow(context: ChannelHandlerContext, buffer: inout ByteBuffer) {
+        overflowed = true
+        buffer.moveReaderIndex(to: buffer.writerIndex)
+        context.fireChannelRead(Self.wrapInboundOut(.tooLong))
+    }
+}
