@@ -39,8 +39,9 @@ public struct AuthdError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let permissionDenied = Code(rawValue: "permission_denied")
         /// The daemon failed in a way that is not the caller's fault.
         public static let internalError = Code(rawValue: "internal_error")
-        /// The daemon is shutting down and no longer takes requests.
-        public static let unavailable = Code(rawValue: "unavailable")
+        /// Client side only, never sent by the daemon: the daemon could not be reached, or the
+        /// connection was lost or timed out before the reply arrived.
+        public static let daemonUnreachable = Code(rawValue: "daemon_unreachable")
     }
 
     /// What went wrong, as a stable code.

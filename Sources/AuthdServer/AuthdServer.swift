@@ -9,7 +9,7 @@ public import ServiceLifecycle
 ///
 /// It runs as a swift-service-lifecycle `Service`. On graceful shutdown it stops accepting, lets
 /// every connection answer the requests it has already read, and returns once they have closed.
-public final class AuthdServer: Service, Sendable {
+public final class AuthdServer: Service, Sendable, CustomStringConvertible {
     /// How the server listens and frames requests.
     public struct Configuration: Sendable {
         /// Where to listen.
@@ -48,8 +48,12 @@ public final class AuthdServer: Service, Sendable {
         self.onReady = onReady
     }
 
+    public var description: String { "AuthdServer(\(configuration.address))" }
+
     public func run() async throws {
         let listener = try await bind()
+        let boundSocket = SocketFile.Identity(path: configuration.address)
+        defer { boundSocket?.removeIfUnchanged() }
         logger.notice("authd is listening", metadata: ["authd.socket": "\(configuration.address)"])
         await onReady()
         try await withGracefulShutdownHandler {

@@ -6,7 +6,7 @@ public import ServiceLifecycle
 ///
 /// It wakes at least once a minute, so a wall-clock jump or a long suspend is noticed promptly.
 /// A failed rotation (a full disk, say) is logged and retried; the current key keeps signing.
-public struct KeyRotationService: Service {
+public struct KeyRotationService: Service, CustomStringConvertible {
     private let tokens: TokenService
     private let logger: Logger
 
@@ -15,6 +15,8 @@ public struct KeyRotationService: Service {
         self.tokens = tokens
         self.logger = logger
     }
+
+    public var description: String { "KeyRotationService" }
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {

@@ -57,3 +57,28 @@ enum SocketFile {
         }
     }
 }
+
+extension SocketFile {
+    /// The socket file this server bound, remembered so that only that file is removed at exit,
+    /// never one a newer instance has bound in the meantime.
+    struct Identity {
+        let path: String
+        let device: UInt64
+        let inode: UInt64
+
+        init?(path address: ListenAddress) {
+            guard case .path(let path) = address.kind else { return nil }
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return nil }
+            self.path = path
+            self.device = UInt64(info.st_dev)
+            self.inode = UInt64(info.st_ino)
+        }
+
+        func removeIfUnchanged() {
+            var info = stat()
+            guard lstat(path, &info) == 0, UInt64(info.st_dev) == device, UInt64(info.st_ino) == inode else { return }
+            unlink(path)
+        }
+    }
+}

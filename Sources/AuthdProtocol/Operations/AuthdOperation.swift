@@ -10,6 +10,14 @@ public protocol AuthdOperation: Sendable {
     init(fields: JSONObject) throws(AuthdError)
     /// The request's fields, for encoding.
     var fields: JSONObject { get }
+    /// Whether sending the request twice has the same effect as sending it once, so a client may
+    /// retry it on a new connection when the old one died before the reply.
+    static var isIdempotent: Bool { get }
+}
+
+extension AuthdOperation {
+    /// Operations change state unless they say otherwise.
+    public static var isIdempotent: Bool { false }
 }
 
 /// The `result` object of a successful reply.

@@ -17,6 +17,7 @@ extension FieldlessOperation {
 public struct PingRequest: FieldlessOperation {
     public typealias Result = PingResult
     public static let op = "ping"
+    public static let isIdempotent = true
     public init() {}
 }
 
@@ -31,6 +32,7 @@ public struct PingResult: AuthdOperationResult {
 public struct JWKSRequest: FieldlessOperation {
     public typealias Result = JWKSResult
     public static let op = "jwks"
+    public static let isIdempotent = true
     public init() {}
 }
 
@@ -54,6 +56,7 @@ public struct JWKSResult: AuthdOperationResult, Hashable {
 public struct StatusRequest: FieldlessOperation {
     public typealias Result = StatusResult
     public static let op = "status"
+    public static let isIdempotent = true
     public init() {}
 }
 

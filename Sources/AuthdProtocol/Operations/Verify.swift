@@ -2,6 +2,7 @@
 public struct VerifyRequest: AuthdOperation, Hashable {
     public typealias Result = VerifyResult
     public static let op = "verify"
+    public static let isIdempotent = true
 
     /// The compact JWT to check.
     public var token: String

@@ -1,0 +1,196 @@
+public import AuthdProtocol
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A client for the authd daemon, for the services of a host.
+///
+/// One client keeps one Unix-socket connection and shares it between concurrent callers by
+/// pipelining: requests are written as they come and replies matched in order. If the daemon
+/// restarts, the next call connects again; a call whose connection died before its reply is
+/// retried once on a new connection when its op is idempotent (`verify`, `jwks`, `status`, `ping`).
+///
+/// Every failure is an ``AuthdError``: the daemon's own code (`invalid_token`, `insufficient_role`,
+/// …) or ``AuthdError/Code/daemonUnreachable`` when it could not be asked.
+///
+/// ```swift
+/// let client = AuthdClient(socketPath: "/run/authd/authd.sock")
+/// let claims = try await client.verify(token: bearer, rolesAny: ["admin"])
+/// ```
+public final class AuthdClient: Sendable {
+    /// How to reach the daemon.
+    public struct Configuration: Sendable {
+        /// The daemon's socket.
+        public var socketPath: String
+        /// How long to wait for a reply before giving up on the connection.
+        public var requestTimeout: Duration
+
+        /// A configuration; the timeout defaults to 10 seconds.
+        public init(socketPath: String, requestTimeout: Duration = .seconds(10)) {
+            self.socketPath = socketPath
+            self.requestTimeout = requestTimeout
+        }
+    }
+
+    /// The socket used when none is named: `$AUTHD_SOCKET`, else `/run/authd/authd.sock`.
+    public static var defaultSocketPath: String {
+        if let path = getenvString("AUTHD_SOCKET"), !path.isEmpty { return path }
+        return "/run/authd/authd.sock"
+    }
+
+    private let configuration: Configuration
+    private let eventLoopGroup: MultiThreadedEventLoopGroup = .singleton
+    private let connection = Mutex(ConnectionSlot())
+
+    /// The current connection: the attempt in progress, and the channel once it has connected.
+    private struct ConnectionSlot {
+        var future: EventLoopFuture<any Channel>?
+        var channel: (any Channel)?
+    }
+
+    /// A client for the daemon at `socketPath`. No connection is made until the first call.
+    public convenience init(socketPath: String = AuthdClient.defaultSocketPath) {
+        self.init(configuration: Configuration(socketPath: socketPath))
+    }
+
+    /// A client with explicit settings.
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    deinit {
+        connection.withLock { $0.future }?.whenSuccess { $0.close(promise: nil) }
+    }
+
+    /// Closes the connection. Calls made afterwards connect again.
+    public func close() async {
+        let current = connection.withLock { slot in
+            defer { slot = ConnectionSlot() }
+            return slot.future
+        }
+        guard let channel = try? await current?.get() else { return }
+        try? await channel.close()
+    }
+
+    // MARK: Operations
+
+    /// Sends any operation and returns its typed result.
+    public func send<Operation: AuthdOperation>(_ operation: Operation) async throws(AuthdError) -> Operation.Result {
+        let line = RequestEnvelope(op: Operation.op, fields: operation.fields).encoded()
+        let replyLine: ByteBuffer
+        do {
+            replyLine = try await roundTrip(line)
+        } catch where error.code == .daemonUnreachable && Operation.isIdempotent {
+            replyLine = try await roundTrip(line)
+        }
+        let reply = try replyLine.withUnsafeReadableBytes { bytes throws(AuthdError) in
+            try ReplyEnvelope.parse(UnsafeRawBufferPointer(bytes))
+        }
+        return try Operation.Result(result: reply.outcome.get())
+    }
+
+    /// Issues an access token for `subject`.
+    public func issue(
+        subject: String, roles: [String] = [], audience: [String]? = nil, ttl: Int64? = nil, claims: JSONObject = [:]
+    ) async throws(AuthdError) -> IssueResult {
+        try await send(IssueRequest(subject: subject, roles: roles, audience: audience, ttl: ttl, claims: claims))
+    }
+
+    /// Verifies `token`, optionally requiring roles. Throws `insufficient_role` for a good token
+    /// without the role (answer 403), and another code for a bad token (answer 401).
+    public func verify(
+        token: String, audience: String? = nil, rolesAny: [String]? = nil, rolesAll: [String]? = nil
+    ) async throws(AuthdError) -> VerifyResult {
+        try await send(VerifyRequest(token: token, audience: audience, rolesAny: rolesAny, rolesAll: rolesAll))
+    }
+
+    /// The public keys that verify authd's tokens.
+    public func jwks() async throws(AuthdError) -> JWKSResult { try await send(JWKSRequest()) }
+
+    /// The daemon's version, uptime, keys and counters.
+    public func status() async throws(AuthdError) -> StatusResult { try await send(StatusRequest()) }
+
+    /// Checks that the daemon answers.
+    public func ping() async throws(AuthdError) { _ = try await send(PingRequest()) }
+
+    // MARK: Connection
+
+    private func roundTrip(_ line: [UInt8]) async throws(AuthdError) -> ByteBuffer {
+        let channel = try await activeChannel()
+        var buffer = channel.allocator.buffer(capacity: line.count + 1)
+        buffer.writeBytes(line)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
+        let limit = configuration.requestTimeout
+        let timeout = channel.eventLoop.scheduleTask(in: .nanoseconds(limit.nanoseconds)) {
+            // Replies come in order, so one lost reply misaligns every later one: drop the connection.
+            promise.fail(AuthdError(.daemonUnreachable, "no reply from authd within \(limit)"))
+            channel.close(promise: nil)
+        }
+        channel.writeAndFlush((buffer, promise), promise: nil)
+        do {
+            let reply = try await promise.futureResult.get()
+            timeout.cancel()
+            return reply
+        } catch {
+            timeout.cancel()
+            forget(channel)
+            throw error as? AuthdError ?? AuthdError(.daemonUnreachable, "\(error)")
+        }
+    }
+
+    /// The open connection, or a new one if there is none or the old one has closed.
+    private func activeChannel(attempt: Int = 0) async throws(AuthdError) -> any Channel {
+        let future = connection.withLock { slot -> EventLoopFuture<any Channel> in
+            if let current = slot.future { return current }
+            let fresh = connect()
+            slot = ConnectionSlot(future: fresh, channel: nil)
+            return fresh
+        }
+        do {
+            let channel = try await future.get()
+            connection.withLock { slot in
+                if slot.future === future { slot.channel = channel }
+            }
+            if channel.isActive { return channel }
+            // The daemon closed an idle connection (it restarted, say): connect again.
+            forget(channel)
+            guard attempt == 0 else {
+                throw AuthdError(.daemonUnreachable, "authd at \(configuration.socketPath) closed the connection")
+            }
+            return try await activeChannel(attempt: attempt + 1)
+        } catch let error as AuthdError {
+            throw error
+        } catch {
+            connection.withLock { slot in
+                if slot.future === future { slot = ConnectionSlot() }
+            }
+            throw AuthdError(.daemonUnreachable, "cannot connect to authd at \(configuration.socketPath): \(error)")
+        }
+    }
+
+    private func forget(_ channel: any Channel) {
+        connection.withLock { slot in
+            if let stored = slot.channel, stored === channel { slot = ConnectionSlot() }
+        }
+        channel.close(promise: nil)
+    }
+
+    private func connect() -> EventLoopFuture<any Channel> {
+        ClientBootstrap(group: eventLoopGroup)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(
+                        ByteToMessageHandler(ReplyLineDecoder()), ReplyPipelineHandler())
+                }
+            }
+            .connect(unixDomainSocketPath: configuration.socketPath)
+    }
+}
+
+extension Duration {
+    fileprivate var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,148 @@
+import ArgumentParser
+import AuthdClient
+import AuthdProtocol
+
+@main
+struct Authctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "authctl",
+        abstract: "Talk to the authd token daemon.",
+        discussion: """
+            Exit status: 0 success; 1 other failure; 2 bad request; 3 daemon unreachable; \
+            4 permission denied; 10 invalid token; 11 token expired; 12 token not yet valid; \
+            13 wrong audience; 14 token revoked; 15 insufficient role; 64 usage error.
+            """,
+        subcommands: [Issue.self, Verify.self, JWKS.self, Status.self, Ping.self]
+    )
+
+    @OptionGroup var options: GlobalOptions
+}
+
+extension Authctl {
+    struct Issue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Issue an access token for a subject; prints the token.")
+
+        @ParentCommand var authctl: Authctl
+        var options: GlobalOptions { authctl.options }
+
+        @Argument(help: "The subject (sub) of the token.")
+        var subject: String
+
+        @Option(name: .customLong("role"), help: "A role to put in the token (repeatable).")
+        var roles: [String] = []
+
+        @Option(name: .customLong("aud"), help: "An audience (repeatable). [default: the daemon's]")
+        var audiences: [String] = []
+
+        @Option(help: "Lifetime in seconds. [default: the daemon's]")
+        var ttl: Int64?
+
+        func run() async throws {
+            try await options.run { client throws(AuthdError) in
+                let result = try await client.issue(
+                    subject: subject, roles: roles, audience: audiences.isEmpty ? nil : audiences, ttl: ttl)
+                if options.json { options.printJSON(result.result) } else { print(result.accessToken) }
+            }
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify a token and print its claims; the exit status says why it was refused.")
+
+        @ParentCommand var authctl: Authctl
+        var options: GlobalOptions { authctl.options }
+
+        @Argument(help: "The token; '-' or nothing reads it from standard input.")
+        var token: String?
+
+        @Option(name: .customLong("aud"), help: "The audience to require. [default: the daemon's]")
+        var audience: String?
+
+        @Option(name: .customLong("role"), help: "A role to require (repeatable): any one of them, or all with --all-roles.")
+        var roles: [String] = []
+
+        @Flag(name: .customLong("all-roles"), help: "Require every --role instead of any one.")
+        var allRoles = false
+
+        func validate() throws {
+            if allRoles, roles.isEmpty { throw ValidationError("--all-roles needs at least one --role") }
+        }
+
+        func run() async throws {
+            let token = try readToken(token)
+            try await options.run { client throws(AuthdError) in
+                let result = try await client.verify(
+                    token: token, audience: audience,
+                    rolesAny: roles.isEmpty || allRoles ? nil : roles,
+                    rolesAll: roles.isEmpty || !allRoles ? nil : roles)
+                if options.json {
+                    options.printJSON(result.result)
+                } else {
+                    print("sub:   \(result.subject)")
+                    print("roles: \(result.roles.joined(separator: ", "))")
+                    print("aud:   \(result.audience.joined(separator: ", "))")
+                    print("iss:   \(result.issuer)")
+                    print("iat:   \(result.issuedAt)")
+                    print("exp:   \(result.expiresAt)")
+                    print("jti:   \(result.jti)")
+                    if !result.claims.isEmpty { print("claims: \(JSONWriter.string(.object(result.claims)))") }
+                }
+            }
+        }
+    }
+
+    struct JWKS: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "jwks", abstract: "Print the public signing keys as a JWK Set (JSON).")
+
+        @ParentCommand var authctl: Authctl
+        var options: GlobalOptions { authctl.options }
+
+        func run() async throws {
+            try await options.run { client throws(AuthdError) in
+                options.printJSON(try await client.jwks().result)
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the daemon's version, keys and counters.")
+
+        @ParentCommand var authctl: Authctl
+        var options: GlobalOptions { authctl.options }
+
+        func run() async throws {
+            try await options.run { client throws(AuthdError) in
+                let status = try await client.status()
+                if options.json {
+                    options.printJSON(status.result)
+                } else {
+                    print("version:     \(status.version)")
+                    print("uptime:      \(status.uptimeSeconds) s")
+                    print("active key:  \(status.activeKid)")
+                    print("keys:        \(status.keyIds.count)")
+                    print("issued:      \(status.issued)")
+                    print("verified:    \(status.verified)")
+                    print("rejected:    \(status.rejected)")
+                    print("connections: \(status.connections)")
+                }
+            }
+        }
+    }
+
+    struct Ping: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check that the daemon answers.")
+
+        @ParentCommand var authctl: Authctl
+        var options: GlobalOptions { authctl.options }
+
+        func run() async throws {
+            try await options.run { client throws(AuthdError) in
+                try await client.ping()
+                if options.json { options.printJSON([:]) } else { print("authd is answering") }
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+import AuthdProtocol
+
+/// authctl's exit statuses: one per class of failure, so that scripts can branch on `$?`.
+/// The table is part of authctl's interface and documented in the README; numbers never change meaning.
+enum ExitStatus {
+    static let success: Int32 = 0
+    static let failure: Int32 = 1
+    static let badRequest: Int32 = 2
+    static let unreachable: Int32 = 3
+    static let permissionDenied: Int32 = 4
+    static let invalidToken: Int32 = 10
+    static let tokenExpired: Int32 = 11
+    static let tokenNotYetValid: Int32 = 12
+    static let wrongAudience: Int32 = 13
+    static let tokenRevoked: Int32 = 14
+    static let insufficientRole: Int32 = 15
+
+    /// The status for a failure with this wire code.
+    static func forCode(_ code: AuthdError.Code) -> Int32 {
+        switch code {
+        case .badRequest, .unknownOp, .lineTooLong: badRequest
+        case .daemonUnreachable: unreachable
+        case .permissionDenied: permissionDenied
+        case .invalidToken: invalidToken
+        case .tokenExpired: tokenExpired
+        case .tokenNotYetValid: tokenNotYetValid
+        case .wrongAudience: wrongAudience
+        case .tokenRevoked: tokenRevoked
+        case .insufficientRole: insufficientRole
+        default: failure
+        }
+    }
+}
