@@ -1,0 +1,52 @@
+# authd — build, try and test. Two commands do all the set-up on a fresh Debian machine with the
+# Swift toolchain: `make run` and `make test`.
+
+SWIFT   ?= swift
+PYTHON  ?= python3
+SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+# Debian packages the build and the tests need.
+APT_PACKAGES := python3 python3-pip ca-certificates
+BIN_DIR  = $(shell $(SWIFT) build --show-bin-path)
+
+.PHONY: all deps build test unit-test interop run clean
+
+all: build
+
+## deps: install missing Debian packages and the Python test dependency (PyJWT)
+deps:
+	@missing=""; for pkg in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@$(PYTHON) -c 'import jwt, cryptography' 2>/dev/null || \
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore 'PyJWT>=2.8' cryptography || \
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages 'PyJWT>=2.8' cryptography
+
+## build: debug build of everything
+build: deps
+	$(SWIFT) build
+
+## test: the whole suite — Swift unit and integration tests, then interoperability with PyJWT
+test: build
+	AUTHD_BIN_DIR="$(BIN_DIR)" $(SWIFT) test
+	AUTHD_BIN_DIR="$(BIN_DIR)" $(PYTHON) Tests/interop/interop.py
+
+## run: build and start authd in dev mode in the foreground (Ctrl-C stops it)
+run: build
+	@echo
+	@echo "authd is starting in dev mode: socket and keys under $(CURDIR)/.authd-dev"
+	@echo "In another terminal, try:"
+	@echo "  export AUTHD_SOCKET=$(CURDIR)/.authd-dev/authd.sock"
+	@echo "  alias authctl=$(BIN_DIR)/authctl"
+	@echo "  TOKEN=\$$(authctl issue alice --role user)"
+	@echo "  authctl verify \"\$$TOKEN\"                 # exit 0, prints the claims"
+	@echo "  authctl verify \"\$$TOKEN\" --role admin; echo \$$?   # 15: insufficient role"
+	@echo "  authctl jwks; authctl status"
+	@echo
+	@exec $(BIN_DIR)/authd --dev
+
+clean:
+	rm -rf .build .authd-dev
