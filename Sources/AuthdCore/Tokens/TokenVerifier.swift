@@ -108,8 +108,8 @@ public struct TokenVerifier: Sendable {
         let expiresAt = try timeClaim(claims, "exp", required: true)!
         let issuedAt = try timeClaim(claims, "iat", required: true)!
         let notBefore = try timeClaim(claims, "nbf", required: false)
-        let audience = try stringList(claims["aud"], claim: "aud", required: true)
-        let roles = try stringList(claims["roles"], claim: "roles", required: false)
+        let audience = try stringList(claims["aud"], claim: "aud", required: true, allowsSingleString: true)
+        let roles = try stringList(claims["roles"], claim: "roles", required: false, allowsSingleString: false)
 
         let now = clock.now()
         let leeway = configuration.leeway
@@ -151,12 +151,15 @@ public struct TokenVerifier: Sendable {
         return Int64(seconds.rounded(.down))
     }
 
-    private func stringList(_ value: JSONValue?, claim: String, required: Bool) throws(AuthdError) -> [String] {
+    /// `aud` may be one string or an array (RFC 7519 §4.1.3); `roles` is always an array.
+    private func stringList(
+        _ value: JSONValue?, claim: String, required: Bool, allowsSingleString: Bool
+    ) throws(AuthdError) -> [String] {
         switch value {
         case nil:
             if required { throw invalid("token has no '\(claim)'") }
             return []
-        case .string(let single)?:
+        case .string(let single)? where allowsSingleString:
             return [single]
         case .array(let elements)?:
             var strings: [String] = []
@@ -166,7 +169,7 @@ public struct TokenVerifier: Sendable {
             }
             return strings
         default:
-            throw invalid("'\(claim)' must be a string or an array of strings")
+            throw invalid("'\(claim)' has the wrong type")
         }
     }
 
