@@ -1,0 +1,145 @@
+import AuthdClient
+import Foundation
+
+/// Where `swift build` put the binaries: `$AUTHD_BIN_DIR` (the Makefile sets it), else `.build/debug`.
+enum Binaries {
+    static var directory: String {
+        if let path = ProcessInfo.processInfo.environment["AUTHD_BIN_DIR"], !path.isEmpty { return path }
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        return packageRoot.appendingPathComponent(".build/debug").path
+    }
+
+    static var authd: String { directory + "/authd" }
+    static var authctl: String { directory + "/authctl" }
+}
+
+/// A private temporary directory, removed when the value goes away.
+final class TemporaryDirectory: Sendable {
+    let path: String
+
+    init() {
+        // Short, because a Unix socket path must fit in 108 bytes.
+        var template = Array("/tmp/authd-it-XXXXXX".utf8CString)
+        let result = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(result != nil, "mkdtemp failed")
+        path = String(cString: template)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// The real `authd` binary, started on a temporary socket and state directory.
+final class DaemonProcess: @unchecked Sendable {
+    let directory: TemporaryDirectory
+    let process = Process()
+    let logPath: String
+    var socketPath: String { directory.path + "/authd.sock" }
+    var stateDirectory: String { directory.path + "/state" }
+    var configPath: String { directory.path + "/authd.toml" }
+
+    /// Starts authd with `config` as its configuration file and waits until it answers.
+    init(config: String = "", directory: TemporaryDirectory = TemporaryDirectory(), extraArguments: [String] = []) async throws {
+        self.directory = directory
+        logPath = directory.path + "/authd.log"
+        try config.write(toFile: directory.path + "/authd.toml", atomically: true, encoding: .utf8)
+        if !FileManager.default.fileExists(atPath: logPath) {
+            FileManager.default.createFile(atPath: logPath, contents: nil)
+        }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.executableURL = URL(fileURLWithPath: Binaries.authd)
+        process.arguments =
+            ["--socket", socketPath, "--state-dir", stateDirectory, "--config", configPath, "--log-level", "debug"]
+            + extraArguments
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try await waitUntilReady()
+    }
+
+    /// Polls with `ping` until the daemon answers, or fails after 20 seconds.
+    func waitUntilReady() async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            guard process.isRunning else { throw DaemonError("authd exited early:\n\(log)") }
+            if FileManager.default.fileExists(atPath: socketPath),
+                let connection = try? RawConnection(path: socketPath),
+                (try? connection.request(#"{"op":"ping"}"#)) != nil
+            {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw DaemonError("authd did not become ready:\n\(log)")
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Sends SIGTERM and returns the exit status.
+    @discardableResult
+    func stop() async -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        return await waitForExit()
+    }
+
+    func waitForExit(timeout: Duration = .seconds(20)) async -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return -1
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    func client() -> AuthdClient { AuthdClient(socketPath: socketPath) }
+}
+
+struct DaemonError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The result of running a command to completion.
+struct CommandResult {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+/// Runs `authctl` with `arguments`, optionally feeding `input` on standard input.
+func authctl(_ arguments: [String], input: String? = nil) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Binaries.authctl)
+    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["AUTHD_SOCKET"] = nil
+    process.environment = environment
+    let out = Pipe()
+    let err = Pipe()
+    let inPipe = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = inPipe
+    try process.run()
+    if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
+    try inPipe.fileHandleForWriting.close()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CommandResult(
+        status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+        stderr: String(decoding: stderr, as: UTF8.self))
+}

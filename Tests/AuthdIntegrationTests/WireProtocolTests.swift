@@ -1,0 +1,142 @@
+import AuthdProtocol
+import Foundation
+import Testing
+
+@Suite("The wire protocol on a raw socket")
+struct WireProtocolTests {
+    @Test("pipelined requests are answered in order, ids echoed")
+    func pipelining() async throws {
+        let daemon = try await DaemonProcess()
+        let connection = try RawConnection(path: daemon.socketPath)
+        var batch = ""
+        for index in 0..<300 {
+            switch index % 3 {
+            case 0: batch += #"{"id":\#(index),"op":"ping"}"# + "\n"
+            case 1: batch += #"{"id":"s\#(index)","op":"issue","sub":"u\#(index)"}"# + "\n"
+            default: batch += #"{"id":\#(index),"op":"verify","token":"bad"}"# + "\n"
+            }
+        }
+        try connection.send(batch)
+        for index in 0..<300 {
+            let line = try #require(try connection.readLine())
+            let reply = try ReplyEnvelope.parse(Array(line.utf8))
+            switch index % 3 {
+            case 0:
+                #expect(reply.id == .int(Int64(index)))
+                #expect(reply.resultObject == [:])
+            case 1:
+                #expect(reply.id == .string("s\(index)"))
+                #expect(reply.resultObject?["access_token"] != nil)
+            default:
+                #expect(reply.id == .int(Int64(index)))
+                #expect(reply.errorCode == .invalidToken)
+            }
+        }
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test("a line over the limit gets line_too_long and closes only its own connection")
+    func lineTooLong() async throws {
+        let daemon = try await DaemonProcess()
+        let bystander = try RawConnection(path: daemon.socketPath)
+        #expect(try bystander.request(#"{"op":"ping"}"#).errorCode == nil)
+        let offender = try RawConnection(path: daemon.socketPath)
+        try offender.send(#"{"op":"verify","token":""# + String(repeating: "a", count: 70_000) + "\"}\n")
+        let line = try #require(try offender.readLine())
+        #expect(try ReplyEnvelope.parse(Array(line.utf8)).errorCode == .lineTooLong)
+        #expect(try offender.readLine() == nil)  // closed by the daemon
+        #expect(try bystander.request(#"{"op":"ping"}"#).errorCode == nil)
+        #expect(try RawConnection(path: daemon.socketPath).request(#"{"op":"ping"}"#).errorCode == nil)
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test("the line limit is configurable, and a line just under it is served")
+    func configurableLimit() async throws {
+        let daemon = try await DaemonProcess(config: "[server]\nmax_line_bytes = 2048\n")
+        let connection = try RawConnection(path: daemon.socketPath)
+        let padding = String(repeating: "x", count: 2048 - #"{"op":"ping","id":""}"#.utf8.count)
+        #expect(try connection.request(#"{"op":"ping","id":"\#(padding)"}"#).errorCode == nil)
+        #expect(try connection.request(#"{"op":"ping","id":"\#(padding)x"}"#).errorCode == .lineTooLong)
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test("garbage gets bad_request and the connection keeps serving; a new connection is unaffected")
+    func garbage() async throws {
+        let daemon = try await DaemonProcess()
+        let connection = try RawConnection(path: daemon.socketPath)
+        for garbage in ["garbage", "{", "[]", "{\"op\":1}", "{\"id\":[],\"op\":\"ping\"}", "\u{1}\u{2}", "{\"op\":\"ping\",\"x\":1}"] {
+            #expect(try connection.request(garbage).errorCode == .badRequest, "\(garbage)")
+        }
+        try connection.send([0xFF, 0xFE, 0x0A])
+        #expect(try ReplyEnvelope.parse(Array(try #require(try connection.readLine()).utf8)).errorCode == .badRequest)
+        #expect(try connection.request(#"{"op":"frobnicate"}"#).errorCode == .unknownOp)
+        #expect(try connection.request(#"{"id":9,"op":"ping"}"#).id == .int(9))
+        #expect(try RawConnection(path: daemon.socketPath).request(#"{"op":"ping"}"#).errorCode == nil)
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test("a client that half-closes after its requests still gets every reply")
+    func halfClose() async throws {
+        let daemon = try await DaemonProcess()
+        let connection = try RawConnection(path: daemon.socketPath)
+        try connection.send(String(repeating: #"{"op":"ping"}"# + "\n", count: 50) + #"{"op":"ping","id":"last"}"#)
+        connection.shutdownWrite()
+        var replies: [String] = []
+        while let line = try connection.readLine() { replies.append(line) }
+        #expect(replies.count == 51)
+        #expect(replies.last?.contains("\"last\"") == true)
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test("SIGTERM: open connections are closed, the socket removed, exit status 0")
+    func gracefulShutdown() async throws {
+        let daemon = try await DaemonProcess()
+        let idle = try RawConnection(path: daemon.socketPath)
+        #expect(try idle.request(#"{"op":"ping"}"#).errorCode == nil)
+        let busy = try RawConnection(path: daemon.socketPath)
+        try busy.send(String(repeating: #"{"op":"issue","sub":"x"}"# + "\n", count: 100))
+        _ = try busy.readLine()
+        #expect(await daemon.stop() == 0)
+        // Every reply the daemon wrote is a whole line; then the stream ends.
+        while let line = try busy.readLine() { #expect(try ReplyEnvelope.parse(Array(line.utf8)).errorCode == nil) }
+        #expect(try idle.readLine() == nil)
+        #expect(!FileManager.default.fileExists(atPath: daemon.socketPath))
+    }
+
+    @Test("a stale socket file is replaced; a live one is never taken over")
+    func staleSocket() async throws {
+        let directory = TemporaryDirectory()
+        let first = try await DaemonProcess(directory: directory)
+        // A second daemon on the same live socket must refuse (exit 78) and leave the first serving.
+        let second = Process()
+        second.executableURL = URL(fileURLWithPath: Binaries.authd)
+        second.arguments = ["--socket", first.socketPath, "--state-dir", directory.path + "/state2", "--config", first.configPath]
+        second.standardError = FileHandle.nullDevice
+        try second.run()
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 78)
+        #expect(try RawConnection(path: first.socketPath).request(#"{"op":"ping"}"#).errorCode == nil)
+        // A crash leaves a stale socket file behind; the next start replaces it.
+        kill(first.process.processIdentifier, SIGKILL)
+        _ = await first.waitForExit()
+        #expect(FileManager.default.fileExists(atPath: first.socketPath))
+        let third = try await DaemonProcess(directory: directory)
+        #expect(await third.stop() == 0)
+    }
+
+    @Test("refuses to start on an invalid configuration, naming the key, with status 78")
+    func invalidConfig() async throws {
+        let directory = TemporaryDirectory()
+        try "[tokens]\nttl = \"forever\"\n".write(toFile: directory.path + "/bad.toml", atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.authd)
+        process.arguments = ["--socket", directory.path + "/s", "--state-dir", directory.path + "/st", "--config", directory.path + "/bad.toml"]
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        let output = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 78)
+        #expect(output.contains("tokens.ttl"))
+    }
+}
