@@ -20,7 +20,12 @@ public struct KeyRotationService: Service, CustomStringConvertible {
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            guard let wait = tokens.secondsUntilRotation else { return }
+            guard let wait = tokens.secondsUntilRotation else {
+                // Keys that never rotate (an HMAC secret): stay until shutdown, since a service
+                // that returns early would stop the whole group.
+                try? await gracefulShutdown()
+                return
+            }
             do {
                 try await cancelWhenGracefulShutdown {
                     try await Task.sleep(for: .seconds(min(wait, 60)))
