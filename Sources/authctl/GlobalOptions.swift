@@ -23,10 +23,15 @@ struct GlobalOptions: ParsableArguments {
     /// Runs `body`, turning an ``AuthdError`` into a message on stderr and the exit status for its code.
     func run(_ body: (AuthdClient) async throws(AuthdError) -> Void) async throws {
         let client = makeClient()
-        defer { Task { await client.close() } }
+        let outcome: Result<Void, AuthdError>
         do {
             try await body(client)
+            outcome = .success(())
         } catch {
+            outcome = .failure(error)
+        }
+        await client.close()
+        if case .failure(let error) = outcome {
             printError("authctl: \(error.code.rawValue): \(error.message)")
             throw ExitCode(ExitStatus.forCode(error.code))
         }

@@ -51,9 +51,10 @@ struct ClientRoundTripTests {
             for index in 0..<200 {
                 group.addTask {
                     let client = AuthdClient(socketPath: socketPath)
-                    defer { Task { await client.close() } }
                     let token = try await client.issue(subject: "user-\(index)").accessToken
-                    return try await client.verify(token: token).subject == "user-\(index)"
+                    let matches = try await client.verify(token: token).subject == "user-\(index)"
+                    await client.close()
+                    return matches
                 }
             }
             var count = 0
