@@ -45,8 +45,9 @@ public final class TokenService: Sendable {
         self.configuration = configuration
         self.clock = clock
         self.counters = counters
-        self.issuer = TokenIssuer(configuration: configuration, keyRing: keyRing, clock: clock, counters: counters)
-        self.verifier = TokenVerifier(configuration: configuration, keyRing: keyRing, clock: clock, counters: counters)
+        let context = TokenContext(configuration: configuration, keyRing: keyRing, clock: clock, counters: counters)
+        self.issuer = TokenIssuer(context: context)
+        self.verifier = TokenVerifier(context: context)
     }
 
     /// The public keys that verify tokens now, as a JWK Set. Empty for HS256.

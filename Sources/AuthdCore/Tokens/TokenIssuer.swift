@@ -2,16 +2,14 @@ public import AuthdProtocol
 
 /// Mints access tokens: RFC 9068-shaped JWTs signed by the active key.
 public struct TokenIssuer: Sendable {
-    private let configuration: TokenConfiguration
-    private let keyRing: KeyRing
-    private let clock: any UnixClock
-    private let counters: AuthdCounters
+    private let context: TokenContext
+    private var configuration: TokenConfiguration { context.configuration }
+    private var keyRing: KeyRing { context.keyRing }
+    private var clock: any UnixClock { context.clock }
+    private var counters: AuthdCounters { context.counters }
 
-    package init(configuration: TokenConfiguration, keyRing: KeyRing, clock: any UnixClock, counters: AuthdCounters) {
-        self.configuration = configuration
-        self.keyRing = keyRing
-        self.clock = clock
-        self.counters = counters
+    package init(context: TokenContext) {
+        self.context = context
     }
 
     /// Issues a token for `request`, or refuses it with `bad_request` naming the offending field.

@@ -6,16 +6,14 @@ public import AuthdProtocol
 /// signature is proven by a key found by exact `kid`, whose algorithm is the only one tried.
 /// Every failure before that point is `invalid_token`, so a forger learns nothing from the error.
 public struct TokenVerifier: Sendable {
-    private let configuration: TokenConfiguration
-    private let keyRing: KeyRing
-    private let clock: any UnixClock
-    private let counters: AuthdCounters
+    private let context: TokenContext
+    private var configuration: TokenConfiguration { context.configuration }
+    private var keyRing: KeyRing { context.keyRing }
+    private var clock: any UnixClock { context.clock }
+    private var counters: AuthdCounters { context.counters }
 
-    package init(configuration: TokenConfiguration, keyRing: KeyRing, clock: any UnixClock, counters: AuthdCounters) {
-        self.configuration = configuration
-        self.keyRing = keyRing
-        self.clock = clock
-        self.counters = counters
+    package init(context: TokenContext) {
+        self.context = context
     }
 
     /// Verifies `request.token` and its audience and roles.

@@ -1,0 +1,7 @@
+/// What issuing and verifying share: the settings, the keys, the clock and the counters.
+package struct TokenContext: Sendable {
+    let configuration: TokenConfiguration
+    let keyRing: KeyRing
+    let clock: any UnixClock
+    let counters: AuthdCounters
+}
