@@ -3,6 +3,7 @@ import AuthdProtocol
 public import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 public import ServiceLifecycle
 
 /// The Unix-socket server: accepts connections and answers each line with ``RequestHandler``.
@@ -34,6 +35,14 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
     private let eventLoopGroup: MultiThreadedEventLoopGroup
     private let connections = ConnectionRegistry()
     private let onReady: @Sendable () async -> Void
+    private let state = Mutex(State.initial)
+
+    /// The listener's lifecycle.
+    private enum State {
+        case initial
+        case serving(any Channel)
+        case stoppedAccepting
+    }
 
     /// A server answering with `handler`; `onReady` runs once the listener accepts connections.
     public init(
@@ -54,6 +63,12 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
         let listener = try await bind()
         let boundSocket = SocketFile.Identity(path: configuration.address)
         defer { boundSocket?.removeIfUnchanged() }
+        let accepting = state.withLock { state -> Bool in
+            guard case .initial = state else { return false }
+            state = .serving(listener.channel)
+            return true
+        }
+        if !accepting { listener.channel.close(promise: nil) }
         logger.notice("authd is listening", metadata: ["authd.socket": "\(configuration.address)"])
         await onReady()
         try await withGracefulShutdownHandler {
@@ -64,12 +79,40 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
                     }
                 }
             }
+            // The listener also closes when an idle exit stops accepting: the group's shutdown
+            // is then on its way, and returning before it would read as a crash.
+            if !Task.isShuttingDownGracefully { try? await gracefulShutdown() }
         } onGracefulShutdown: {
             self.logger.notice("shutting down: finishing requests in flight")
-            listener.channel.close(promise: nil)
+            self.stopAccepting()
             self.connections.quiesce()
         }
         logger.notice("authd stopped")
+    }
+
+    /// Closes the listener: no new connections, while open ones carry on until their clients close
+    /// them. With socket activation, connections that arrive afterwards wait in systemd's socket
+    /// and start the next instance.
+    public func stopAccepting() {
+        let listener = state.withLock { state -> (any Channel)? in
+            defer { state = .stoppedAccepting }
+            if case .serving(let channel) = state { return channel }
+            return nil
+        }
+        listener?.close(promise: nil)
+    }
+
+    /// Whether the serving path answers: a `ping` goes through the listener's event loop and the
+    /// request handler, as a client's would. The watchdog keep-alive is sent only when this passes,
+    /// so a wedged daemon stops sending it and systemd restarts it.
+    public func probe() async -> Bool {
+        guard case .serving(let listener) = state.withLock({ $0 }) else { return false }
+        let handler = self.handler
+        let reply = try? await listener.eventLoop.submit {
+            Array(#"{"op":"ping"}"#.utf8).withUnsafeBytes { handler.reply(to: $0) }
+        }.get()
+        guard case .success? = reply?.outcome else { return false }
+        return true
     }
 
     private typealias Connection = NIOAsyncChannel<RequestFrame, ByteBuffer>
@@ -102,8 +145,11 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
     /// Serves one connection until the client closes it, it breaks the protocol, or shutdown.
     /// Errors end only this connection, never the server.
     private func serve(_ connection: Connection) async {
-        guard connections.register(connection.channel) else { return }
         counters.connectionOpened()
+        guard connections.register(connection.channel) else {
+            counters.connectionClosed()
+            return
+        }
         defer {
             counters.connectionClosed()
             connections.unregister(connection.channel)

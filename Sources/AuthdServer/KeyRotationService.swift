@@ -1,4 +1,4 @@
-public import AuthdCore
+import AuthdCore
 public import Logging
 public import ServiceLifecycle
 
@@ -7,11 +7,11 @@ public import ServiceLifecycle
 /// It wakes at least once a minute, so a wall-clock jump or a long suspend is noticed promptly.
 /// A failed rotation (a full disk, say) is logged and retried; the current key keeps signing.
 public struct KeyRotationService: Service, CustomStringConvertible {
-    private let tokens: TokenService
+    private let tokens: CurrentTokens
     private let logger: Logger
 
-    /// A rotation service for `tokens`.
-    public init(tokens: TokenService, logger: Logger) {
+    /// A rotation service for the tokens in force in `tokens`.
+    public init(tokens: CurrentTokens, logger: Logger) {
         self.tokens = tokens
         self.logger = logger
     }
@@ -20,7 +20,7 @@ public struct KeyRotationService: Service, CustomStringConvertible {
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            guard let wait = tokens.secondsUntilRotation else {
+            guard let wait = tokens.service.secondsUntilRotation else {
                 // Keys that never rotate (an HMAC secret): stay until shutdown, since a service
                 // that returns early would stop the whole group.
                 try? await gracefulShutdown()
@@ -34,7 +34,7 @@ public struct KeyRotationService: Service, CustomStringConvertible {
                 return
             }
             do {
-                try tokens.rotateKeysIfDue()
+                try tokens.service.rotateKeysIfDue()
             } catch {
                 logger.error("key rotation failed; the current key keeps signing", metadata: ["authd.error": "\(error)"])
             }

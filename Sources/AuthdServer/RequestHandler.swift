@@ -1,4 +1,4 @@
-public import AuthdCore
+import AuthdCore
 public import AuthdProtocol
 public import Logging
 
@@ -7,14 +7,14 @@ public import Logging
 /// It never throws: every failure, from broken JSON to an internal error, becomes an error reply
 /// with a stable code, and the connection carries on.
 public final class RequestHandler: Sendable {
-    private let tokens: TokenService
+    private let current: CurrentTokens
     private let logger: Logger
     private let startedAt: UInt64
     private let version: String
 
-    /// A handler serving `tokens`.
-    public init(tokens: TokenService, version: String, logger: Logger) {
-        self.tokens = tokens
+    /// A handler serving the tokens in force in `tokens`.
+    public init(tokens: CurrentTokens, version: String, logger: Logger) {
+        self.current = tokens
         self.logger = logger
         self.version = version
         self.startedAt = monotonicNanoseconds()
@@ -36,15 +36,16 @@ public final class RequestHandler: Sendable {
     }
 
     private func dispatch(_ envelope: RequestEnvelope) throws(AuthdError) -> JSONObject {
+        let tokens = current.service
         switch envelope.op {
-        case VerifyRequest.op: return try verify(VerifyRequest(fields: envelope.fields)).result
-        case IssueRequest.op: return try issue(IssueRequest(fields: envelope.fields)).result
+        case VerifyRequest.op: return try verify(VerifyRequest(fields: envelope.fields), tokens: tokens).result
+        case IssueRequest.op: return try issue(IssueRequest(fields: envelope.fields), tokens: tokens).result
         case JWKSRequest.op:
             _ = try JWKSRequest(fields: envelope.fields)
             return tokens.jwks().result
         case StatusRequest.op:
             _ = try StatusRequest(fields: envelope.fields)
-            return status().result
+            return status(tokens).result
         case PingRequest.op:
             _ = try PingRequest(fields: envelope.fields)
             return PingResult().result
@@ -53,31 +54,34 @@ public final class RequestHandler: Sendable {
         }
     }
 
-    private func issue(_ request: IssueRequest) throws(AuthdError) -> IssueResult {
+    private func issue(_ request: IssueRequest, tokens: TokenService) throws(AuthdError) -> IssueResult {
         let result = try tokens.issuer.issue(request)
         logger.info(
             "token issued",
             metadata: [
-                "authd.op": "issue", "authd.sub": "\(request.subject)", "authd.jti": "\(result.jti)",
+                AuditEvent.metadataKey: "\(AuditEvent.tokenIssued.messageID)", "authd.op": "issue", "authd.sub": "\(request.subject)", "authd.jti": "\(result.jti)",
                 "authd.kid": "\(tokens.activeKeyID)", "authd.roles": "\(request.roles.joined(separator: ","))",
                 "authd.exp": "\(result.expiresAt)",
             ])
         return result
     }
 
-    private func verify(_ request: VerifyRequest) throws(AuthdError) -> VerifyResult {
+    private func verify(_ request: VerifyRequest, tokens: TokenService) throws(AuthdError) -> VerifyResult {
         do {
             return try tokens.verifier.verify(request)
         } catch {
             // The token itself is never logged: it is a bearer credential.
             logger.info(
                 "verification refused",
-                metadata: ["authd.op": "verify", "authd.code": "\(error.code)", "authd.reason": "\(error.message)"])
+                metadata: [
+                    AuditEvent.metadataKey: "\(AuditEvent.verificationRefused.messageID)", "authd.op": "verify",
+                    "authd.code": "\(error.code)", "authd.reason": "\(error.message)",
+                ])
             throw error
         }
     }
 
-    private func status() -> StatusResult {
+    private func status(_ tokens: TokenService) -> StatusResult {
         let counters = tokens.counters
         return StatusResult(
             version: version, uptimeSeconds: Int64((monotonicNanoseconds() - startedAt) / 1_000_000_000),

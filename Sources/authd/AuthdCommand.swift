@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuthdCore
 import AuthdServer
+import AuthdSystemd
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -17,8 +18,9 @@ struct AuthdCommand: AsyncParsableCommand {
         commandName: "authd",
         abstract: "The authd token daemon: issues and verifies short-lived JWTs over a Unix socket.",
         discussion: """
-            Options given here override the configuration file. Exit status: 0 after a clean \
-            shutdown, 78 when the configuration or the state on disk is refused, 1 on other failures.
+            Options given here override the configuration file. Started by systemd with a socket \
+            (LISTEN_FDS), authd serves that socket instead of binding --socket. Exit status: 0 after \
+            a clean shutdown, 78 when the configuration or the state on disk is refused, 1 on other failures.
             """,
         version: authdVersion
     )
@@ -35,75 +37,122 @@ struct AuthdCommand: AsyncParsableCommand {
     @Flag(help: "Try authd out: socket and state under ./.authd-dev, debug logging.")
     var dev = false
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. [default: info]")
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. [default: log.level, or info]")
     var logLevel: String?
+
+    @Option(name: .customLong("exit-idle-after"), help: "Exit after this many seconds without connections (0: never). [default: server.exit_idle_after]")
+    var exitIdleAfter: Int64?
 
     func validate() throws {
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("unknown log level '\(logLevel)'")
+        }
+        if let exitIdleAfter, exitIdleAfter < 0 || exitIdleAfter > 31_536_000 {
+            throw ValidationError("--exit-idle-after must be between 0 and 31536000 seconds")
         }
     }
 
     func run() async throws {
         // Everything authd creates is private unless it says otherwise.
         umask(0o077)
-        let level = logLevel.flatMap(Logger.Level.init(rawValue:)) ?? (dev ? .debug : .info)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "authd")
-
+        let loader = SettingsLoader(command: self)
+        let settings: Settings
         do {
-            let settings = try resolveSettings()
-            let counters = AuthdCounters()
-            let tokens = try TokenService(
-                configuration: settings.configuration.tokens, stateDirectory: settings.stateDirectory,
-                counters: counters, logger: logger)
-            let handler = RequestHandler(tokens: tokens, version: authdVersion, logger: logger)
-            let server = AuthdServer(
-                configuration: .init(
-                    address: .unixDomainSocket(path: settings.socketPath),
-                    maximumLineLength: settings.configuration.server.maximumLineLength),
-                handler: handler, counters: counters, logger: logger)
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: [
-                        .init(service: server),
-                        .init(service: KeyRotationService(tokens: tokens, logger: logger)),
-                    ],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger))
-            try await group.run()
+            settings = try loader.load()
+        } catch {
+            bootstrapLogging(target: .auto, level: .info)
+            Logger(label: "authd").critical("refusing to start: \(error.message)")
+            throw ExitCode(78)
+        }
+        bootstrapLogging(target: settings.configuration.log.target, level: settings.logLevel)
+        let logger = Logger(label: "authd")
+        do {
+            try await serve(settings, loader: loader, logger: logger)
         } catch let error as StartupError {
             logger.critical("refusing to start: \(error.message)")
+            throw ExitCode(78)
+        } catch let error as ListenedSocket.Refusal {
+            logger.critical("refusing to start: \(error.description)")
             throw ExitCode(78)
         }
     }
 
-    private struct Settings {
-        var configuration: AuthdConfiguration
-        var socketPath: String
-        var stateDirectory: String
+    private func serve(_ settings: Settings, loader: SettingsLoader, logger: Logger) async throws {
+        let notifier = SystemdSupervisor()
+        let counters = AuthdCounters()
+        let tokens = CurrentTokens(
+            try TokenService(
+                configuration: settings.configuration.tokens, stateDirectory: settings.stateDirectory,
+                counters: counters, logger: logger))
+        let address: ListenAddress =
+            if let inherited = try ListenedSocket.inherited() {
+                .inheritedSocket(descriptor: inherited.descriptor, name: inherited.name)
+            } else {
+                .unixDomainSocket(path: settings.socketPath)
+            }
+        let handler = RequestHandler(tokens: tokens, version: authdVersion, logger: logger)
+        let server = AuthdServer(
+            configuration: .init(address: address, maximumLineLength: settings.configuration.server.maximumLineLength),
+            handler: handler, counters: counters, logger: logger,
+            onReady: { notifier.send(["READY=1", "STATUS=serving"]) })
+
+        let reload: @Sendable () async throws -> Void = {
+            let fresh = try loader.load()
+            guard fresh.stateDirectory == settings.stateDirectory else {
+                throw StartupError("state.directory cannot change while running; restart authd")
+            }
+            if fresh.configuration.server != settings.configuration.server || fresh.socketPath != settings.socketPath {
+                logger.warning("changes to [server] take effect when authd restarts")
+            }
+            tokens.replace(
+                with: try TokenService(
+                    configuration: fresh.configuration.tokens, stateDirectory: fresh.stateDirectory, counters: counters,
+                    logger: logger))
+        }
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: server),
+            .init(service: KeyRotationService(tokens: tokens, logger: logger)),
+            .init(service: ReloadService(notifier: notifier, tokens: tokens, logger: logger, reload: reload)),
+        ]
+        if notifier.isEnabled {
+            services.append(.init(service: StatusNotificationService(notifier: notifier, tokens: tokens, interval: .seconds(2))))
+        }
+        if let interval = notifier.watchdogInterval {
+            services.append(.init(service: WatchdogService(notifier: notifier, server: server, interval: interval, logger: logger)))
+        }
+        if settings.exitIdleAfter > 0 {
+            services.append(
+                .init(
+                    service: IdleExitService(
+                        server: server, counters: counters, idleLimit: .seconds(settings.exitIdleAfter), logger: logger),
+                    successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 
-    private func resolveSettings() throws(StartupError) -> Settings {
-        let configuration = try AuthdConfiguration.load(
-            path: config ?? "/etc/authd/authd.toml", mustExist: config != nil)
-        let devDirectory = ".authd-dev"
-        if dev {
-            try createDevDirectory(devDirectory)
+    private func bootstrapLogging(target: LogConfiguration.Target, level: Logger.Level) {
+        let useJournal = target == .journal || (target == .auto && JournalLogHandler.isStandardErrorJournal)
+        LoggingSystem.bootstrap { label in
+            if useJournal {
+                var handler = JournalLogHandler(identifier: "authd")
+                handler.logLevel = level
+                return handler
+            }
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
         }
-        return Settings(
-            configuration: configuration,
-            socketPath: socket ?? (dev ? "\(devDirectory)/authd.sock" : configuration.server.socketPath),
-            stateDirectory: stateDirectory ?? (dev ? "\(devDirectory)/state" : configuration.stateDirectory))
     }
+}
 
-    private func createDevDirectory(_ path: String) throws(StartupError) {
-        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
-            throw StartupError("cannot create \(path): \(String(cString: strerror(errno)))")
-        }
-    }
+/// systemd, as the server's supervisor.
+struct SystemdSupervisor: ServiceNotifier {
+    private let systemd = SystemdNotifier()
+    var isEnabled: Bool { systemd.isEnabled }
+    var watchdogInterval: Duration? { systemd.watchdogInterval }
+    func send(_ assignments: [String]) { systemd.send(assignments) }
+    func monotonicMicroseconds() -> UInt64 { SystemdNotifier.monotonicMicroseconds() }
 }

@@ -35,6 +35,29 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var socketPath = "/run/authd/authd.sock"
     /// The longest request line accepted, in bytes (without its newline).
     public var maximumLineLength = 65_536
+    /// Exit after this many seconds without connections (for socket activation); 0 never exits.
+    public var exitIdleAfter: Int64 = 0
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Where logs go and how much: the `[log]` table.
+public struct LogConfiguration: Sendable, Equatable {
+    /// The log destination.
+    public enum Target: String, Sendable, Equatable, CaseIterable {
+        /// The journal when standard error is connected to it (`JOURNAL_STREAM`), else standard error.
+        case auto
+        /// Always the journal, natively.
+        case journal
+        /// Always standard error, as text.
+        case stderr
+    }
+
+    /// Where logs go.
+    public var target: Target = .auto
+    /// The lowest level logged: trace, debug, info, notice, warning, error or critical.
+    public var level = "info"
 
     /// The defaults.
     public init() {}
@@ -46,6 +69,8 @@ public struct AuthdConfiguration: Sendable, Equatable {
     public var tokens = TokenConfiguration()
     /// Listener settings.
     public var server = ServerConfiguration()
+    /// Logging settings.
+    public var log = LogConfiguration()
     /// Where keys and (later) the database live: `[state] directory`.
     public var stateDirectory = "/var/lib/authd"
 
@@ -64,6 +89,7 @@ public struct AuthdConfiguration: Sendable, Equatable {
         var tokensTable = try root.table("tokens")
         var serverTable = try root.table("server")
         var stateTable = try root.table("state")
+        var logTable = try root.table("log")
         try root.finish()
 
         var tokens = TokenConfiguration()
@@ -94,7 +120,22 @@ public struct AuthdConfiguration: Sendable, Equatable {
         server.socketPath = try serverTable.string("socket", default: server.socketPath)
         server.maximumLineLength = Int(
             try serverTable.integer("max_line_bytes", default: Int64(server.maximumLineLength), in: 1024...16_777_216))
+        server.exitIdleAfter = try serverTable.duration("exit_idle_after", default: 0, in: 0...31_536_000)
         try serverTable.finish()
+
+        var log = LogConfiguration()
+        let targetName = try logTable.string("target", default: log.target.rawValue)
+        guard let target = LogConfiguration.Target(rawValue: targetName) else {
+            throw logTable.invalid("target", "'\(targetName)' is not one of auto, journal, stderr")
+        }
+        log.target = target
+        log.level = try logTable.string("level", default: log.level)
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        guard levels.contains(log.level) else {
+            throw logTable.invalid("level", "'\(log.level)' is not one of \(levels.joined(separator: ", "))")
+        }
+        try logTable.finish()
+        self.log = log
 
         self.tokens = tokens
         self.server = server

@@ -83,7 +83,10 @@ package final class KeyRing: Sendable {
                 keys.append(key)
                 logger.notice(
                     "rotated the signing key",
-                    metadata: ["authd.kid": "\(key.kid)", "authd.retired_kid": "\(active.kid)", "authd.alg": "\(key.algorithm)"])
+                    metadata: [
+                        AuditEvent.metadataKey: "\(AuditEvent.keyRotated.messageID)", "authd.kid": "\(key.kid)",
+                        "authd.retired_kid": "\(active.kid)", "authd.alg": "\(key.algorithm)",
+                    ])
             }
             var kept: [SigningKey] = []
             for (index, key) in keys.enumerated() {

@@ -7,6 +7,7 @@ public final class AuthdCounters: Sendable {
     private let verifiedCount = Atomic<Int64>(0)
     private let rejectedCount = Atomic<Int64>(0)
     private let connectionCount = Atomic<Int64>(0)
+    private let acceptedCount = Atomic<Int64>(0)
 
     /// Zeroed counters.
     public init() {}
@@ -24,8 +25,14 @@ public final class AuthdCounters: Sendable {
     func recordVerified() { verifiedCount.add(1, ordering: .relaxed) }
     func recordRejected() { rejectedCount.add(1, ordering: .relaxed) }
 
+    /// Connections accepted since start.
+    public var accepted: Int64 { acceptedCount.load(ordering: .relaxed) }
+
     /// Counts a connection opened.
-    public func connectionOpened() { connectionCount.add(1, ordering: .relaxed) }
+    public func connectionOpened() {
+        acceptedCount.add(1, ordering: .relaxed)
+        connectionCount.add(1, ordering: .relaxed)
+    }
     /// Counts a connection closed.
     public func connectionClosed() { connectionCount.subtract(1, ordering: .relaxed) }
 }

@@ -1,0 +1,131 @@
+import CSystemd
+public import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A swift-log handler that writes to the systemd journal natively (`sd_journal_sendv(3)`), so that
+/// every metadata key becomes a field operators can filter on: `authd.op` becomes `AUTHD_OP`, and
+/// the reserved key ``messageIDKey`` becomes the journal's `MESSAGE_ID`.
+///
+/// Values are sent as they are but with control characters escaped (`\n` as `\\n`), so a value can
+/// never smuggle in a field of its own or break a log line.
+public struct JournalLogHandler: LogHandler {
+    /// The metadata key whose value becomes `MESSAGE_ID`.
+    public static let messageIDKey = "authd.message_id"
+
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    private let identifier: String
+
+    /// A handler that tags entries with `SYSLOG_IDENTIFIER=identifier`.
+    public init(identifier: String = "authd", metadataProvider: Logger.MetadataProvider? = nil) {
+        self.identifier = identifier
+        self.metadataProvider = metadataProvider
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var fields: [String] = [
+            "MESSAGE=" + Self.escape(event.message.description),
+            "PRIORITY=\(Self.priority(event.level))",
+            "SYSLOG_IDENTIFIER=" + identifier,
+            "CODE_FILE=" + Self.escape(event.file),
+            "CODE_LINE=\(event.line)",
+            "CODE_FUNC=" + Self.escape(event.function),
+        ]
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
+        if let call = event.metadata { merged.merge(call) { _, new in new } }
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+            let name = key == Self.messageIDKey ? "MESSAGE_ID" : Self.fieldName(key)
+            fields.append(name + "=" + Self.escape(value.description))
+        }
+        Self.send(fields)
+    }
+
+    /// Sends fields with `sd_journal_sendv`: Swift cannot call the variadic `sd_journal_send`.
+    static func send(_ fields: [String]) {
+        var storage = fields.map { Array($0.utf8) }
+        var vectors: [iovec] = []
+        vectors.reserveCapacity(storage.count)
+        for index in storage.indices {
+            storage[index].withUnsafeMutableBytes { raw in
+                vectors.append(iovec(iov_base: raw.baseAddress, iov_len: raw.count))
+            }
+        }
+        // The pointers stay valid: `storage` is not mutated again before the call returns.
+        withExtendedLifetime(storage) {
+            _ = vectors.withUnsafeBufferPointer { sd_journal_sendv($0.baseAddress, Int32($0.count)) }
+        }
+    }
+
+    /// `authd.peer-uid` → `AUTHD_PEER_UID`: journal field names allow only `A-Z`, `0-9` and `_`,
+    /// and may not start with `_` (those are trusted fields the journal sets itself).
+    static func fieldName(_ key: String) -> String {
+        var name = ""
+        for scalar in key.unicodeScalars {
+            switch scalar {
+            case "a"..."z": name.unicodeScalars.append(Unicode.Scalar(scalar.value - 32)!)
+            case "A"..."Z", "0"..."9": name.unicodeScalars.append(scalar)
+            default: name.append("_")
+            }
+        }
+        while name.hasPrefix("_") { name.removeFirst() }
+        if name.isEmpty || name.first!.isNumber { name = "AUTHD_" + name }
+        return String(name.prefix(64))
+    }
+
+    /// Control characters as escapes, so one value stays one value on one line.
+    static func escape(_ value: String) -> String {
+        var escaped = ""
+        escaped.reserveCapacity(value.utf8.count)
+        for scalar in value.unicodeScalars {
+            switch scalar.value {
+            case 0x0A: escaped += "\\n"
+            case 0x0D: escaped += "\\r"
+            case 0x09: escaped += "\\t"
+            case 0x5C: escaped += "\\\\"
+            case 0..<0x20, 0x7F: escaped += "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped
+    }
+
+    static func priority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: 7
+        case .info: 6
+        case .notice: 5
+        case .warning: 4
+        case .error: 3
+        case .critical: 2
+        }
+    }
+
+    /// Whether standard error is connected to the journal (`JOURNAL_STREAM` names its device and
+    /// inode), which is how systemd says "log natively, I am listening".
+    public static var isStandardErrorJournal: Bool {
+        guard let value = getenv("JOURNAL_STREAM") else { return false }
+        let parts = String(cString: value).split(separator: ":")
+        guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
+        var info = stat()
+        guard fstat(STDERR_FILENO, &info) == 0 else { return false }
+        return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

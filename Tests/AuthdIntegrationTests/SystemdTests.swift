@@ -1,0 +1,115 @@
+import AuthdClient
+import AuthdProtocol
+import Foundation
+import Testing
+
+@Suite("systemd: socket activation, sd_notify, watchdog, reload, idle exit")
+struct SystemdTests {
+    @Test("under systemd-socket-activate: first connection served, READY/STATUS, watchdog rate, SIGHUP reload, STOPPING and exit 0")
+    func socketActivated() async throws {
+        let directory = TemporaryDirectory()
+        let notify = try NotifySocket(path: directory.path + "/notify.sock")
+        let socketPath = directory.path + "/authd.sock"
+        let configPath = directory.path + "/authd.toml"
+        try "[tokens]\nttl = 600\n".write(toFile: configPath, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
+        process.arguments = [
+            "-l", socketPath, "--fdname=authd", "-E", "NOTIFY_SOCKET=\(notify.path)", "-E", "WATCHDOG_USEC=300000",
+            Binaries.authd, "--state-dir", directory.path + "/state", "--config", configPath,
+        ]
+        let logPath = directory.path + "/authd.log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        while !FileManager.default.fileExists(atPath: socketPath) { try await Task.sleep(for: .milliseconds(10)) }
+
+        // The first connection starts authd and gets its answer.
+        let first = try RawConnection(path: socketPath)
+        #expect(try first.request(#"{"id":1,"op":"ping"}"#).id == .int(1))
+        let ready = try #require(notify.waitFor("READY=1"))
+        #expect(ready.message.contains { $0.hasPrefix("STATUS=") })
+
+        // Keep-alives every half WATCHDOG_USEC (150 ms): about 13 in two seconds.
+        var keepAlives = 0
+        var statusUpdates: [String] = []
+        let window = ContinuousClock.now + .seconds(2.2)
+        while ContinuousClock.now < window, let message = notify.receive(timeout: window - ContinuousClock.now) {
+            if message.contains("WATCHDOG=1") { keepAlives += 1 }
+            statusUpdates += message.filter { $0.hasPrefix("STATUS=") }
+        }
+        #expect((9...18).contains(keepAlives), "keep-alives in 2.2 s: \(keepAlives)")
+        #expect(statusUpdates.contains { $0.contains("connections") }, "\(statusUpdates)")
+
+        // SIGHUP reloads: RELOADING=1 with MONOTONIC_USEC, then READY=1, and the new ttl applies.
+        try "[tokens]\nttl = 120\n".write(toFile: configPath, atomically: true, encoding: .utf8)
+        kill(process.processIdentifier, SIGHUP)
+        let reloading = try #require(notify.waitFor("RELOADING=1"))
+        let monotonic = reloading.message.first { $0.hasPrefix("MONOTONIC_USEC=") }
+        #expect(monotonic.flatMap { UInt64($0.dropFirst("MONOTONIC_USEC=".count)) } != nil)
+        #expect(notify.waitFor("READY=1") != nil)
+        let issued = try first.request(#"{"op":"issue","sub":"alice"}"#)
+        #expect(issued.resultObject?["expires_in"] == .int(120))
+
+        // A bad config on reload keeps the running one and says why.
+        try "[tokens]\nttl = \"never\"\n".write(toFile: configPath, atomically: true, encoding: .utf8)
+        kill(process.processIdentifier, SIGHUP)
+        #expect(notify.waitFor("RELOADING=1") != nil)
+        let refused = try #require(notify.waitFor("READY=1"))
+        #expect(refused.message.contains { $0.hasPrefix("STATUS=reload refused") && $0.contains("tokens.ttl") })
+        #expect(try first.request(#"{"op":"issue","sub":"bob"}"#).resultObject?["expires_in"] == .int(120))
+
+        // SIGTERM: STOPPING=1, exit 0.
+        kill(process.processIdentifier, SIGTERM)
+        #expect(notify.waitFor("STOPPING=1") != nil)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        #expect(log.contains("inherited fd 3 (authd)"))
+        #expect(log.contains("reload refused"))
+    }
+
+    @Test("idle exit, then re-activation by a queued connection; keys and tokens survive")
+    func idleExitAndReactivation() async throws {
+        let directory = TemporaryDirectory()
+        let listener = try ActivationSocket(path: directory.path + "/authd.sock")
+        let logPath = directory.path + "/authd.log"
+        let arguments = ["--state-dir", directory.path + "/state", "--config", "/dev/null", "--exit-idle-after", "1"]
+
+        let first = try spawnActivated(descriptor: listener.descriptor, executable: Binaries.authd, arguments: arguments, logPath: logPath)
+        let connection = try RawConnection(path: listener.path)
+        let token = try #require(try connection.request(#"{"op":"issue","sub":"alice"}"#).resultObject?["access_token"]?.stringValue)
+        let started = ContinuousClock.now
+        // An open connection is not idleness, however quiet: authd must not exit under it.
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(try connection.request(#"{"op":"ping"}"#).errorCode == nil)
+        close(connection.descriptor)
+        #expect(await waitForExit(first) == 0)
+        #expect(ContinuousClock.now - started >= .seconds(2))
+
+        // While authd is down the socket stays open: a client connects and sends, and waits.
+        let queued = try RawConnection(path: listener.path)
+        try queued.send(#"{"id":"after","op":"verify","token":"\#(token)"}"# + "\n")
+        let second = try spawnActivated(descriptor: listener.descriptor, executable: Binaries.authd, arguments: arguments, logPath: logPath)
+        let line = try #require(try queued.readLine())
+        let reply = try ReplyEnvelope.parse(Array(line.utf8))
+        #expect(reply.id == .string("after"))
+        #expect(reply.resultObject?["sub"] == "alice")
+        kill(second, SIGTERM)
+        #expect(await waitForExit(second) == 0)
+    }
+
+    @Test("an inherited socket that is not a listening Unix stream socket is refused with status 78")
+    func refusesWrongSocketType() async throws {
+        let directory = TemporaryDirectory()
+        let datagram = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(datagram) }
+        let pid = try spawnActivated(
+            descriptor: datagram, executable: Binaries.authd,
+            arguments: ["--state-dir", directory.path + "/state", "--config", "/dev/null"], logPath: directory.path + "/log")
+        #expect(await waitForExit(pid) == 78)
+        let log = try String(contentsOfFile: directory.path + "/log", encoding: .utf8)
+        #expect(log.contains("not a listening AF_UNIX stream socket"))
+    }
+}
