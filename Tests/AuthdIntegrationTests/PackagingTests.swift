@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+
+/// The shipped files under packaging/, checked with systemd's own tools.
+@Suite("packaging: systemd units and the default configuration")
+struct PackagingTests {
+    static let packaging = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("packaging").path
+
+    /// The units as shipped, except that ExecStart names the binary just built: `systemd-analyze
+    /// verify` checks that the executable exists, and the tests do not install into /usr.
+    func stagedUnits() throws -> TemporaryDirectory {
+        let directory = TemporaryDirectory()
+        let service = try String(contentsOfFile: Self.packaging + "/systemd/authd.service", encoding: .utf8)
+        #expect(service.contains("ExecStart=/usr/libexec/authd/authd "))
+        try service.replacingOccurrences(of: "/usr/libexec/authd/authd", with: Binaries.authd)
+            .write(toFile: directory.path + "/authd.service", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: Self.packaging + "/systemd/authd.socket", toPath: directory.path + "/authd.socket")
+        return directory
+    }
+
+    func run(_ executable: String, _ arguments: [String]) throws -> CommandResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CommandResult(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test("systemd-analyze verify passes on both units with nothing on stderr")
+    func verify() throws {
+        let units = try stagedUnits()
+        let result = try run("/usr/bin/systemd-analyze", ["verify", units.path + "/authd.socket", units.path + "/authd.service"])
+        #expect(result.status == 0)
+        #expect(result.stderr.isEmpty, "\(result.stderr)")
+    }
+
+    @Test("systemd-analyze security --offline=true rates authd.service 1.0 or lower")
+    func securityScore() throws {
+        let units = try stagedUnits()
+        let result = try run("/usr/bin/systemd-analyze", ["security", "--offline=true", units.path + "/authd.service"])
+        let line = try #require(result.stdout.split(separator: "\n").first { $0.contains("Overall exposure level") })
+        let score = try #require(line.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) })
+        #expect(score <= 1.0, "\(line)")
+    }
+
+    @Test("the service is Type=notify with a watchdog, and never PrivateUsers= (it would blind peer credentials)")
+    func serviceShape() throws {
+        let service = try String(contentsOfFile: Self.packaging + "/systemd/authd.service", encoding: .utf8)
+        for required in ["Type=notify", "NotifyAccess=main", "WatchdogSec=", "Restart=on-failure", "StateDirectory=authd",
+                         "ConfigurationDirectory=authd"] {
+            #expect(service.contains(required), "\(required)")
+        }
+        #expect(!service.contains("\nPrivateUsers="))
+        let socket = try String(contentsOfFile: Self.packaging + "/systemd/authd.socket", encoding: .utf8)
+        for required in ["ListenStream=/run/authd/authd.sock", "SocketMode=0660", "SocketGroup="] {
+            #expect(socket.contains(required), "\(required)")
+        }
+    }
+
+    @Test("the shipped authd.toml starts authd, and every option in it, uncommented, is valid")
+    func defaultConfiguration() async throws {
+        let shipped = try String(contentsOfFile: Self.packaging + "/authd.toml", encoding: .utf8)
+        let daemon = try await DaemonProcess(config: shipped)
+        #expect(await daemon.stop() == 0)
+        // Uncomment every option line and start with that too: the documented defaults must be valid.
+        var uncommented = ""
+        for line in shipped.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("#"), line.dropFirst().first?.isLetter == true, line.contains(" = "),
+                !line.contains("hmac_secret_file"), !line.contains("socket ="), !line.contains("directory =")
+            {
+                uncommented += line.dropFirst() + "\n"
+            } else {
+                uncommented += line + "\n"
+            }
+        }
+        #expect(uncommented.contains("\nttl = \"15m\""))
+        let second = try await DaemonProcess(config: uncommented)
+        #expect(await second.stop() == 0)
+    }
+}
