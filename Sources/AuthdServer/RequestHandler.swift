@@ -26,13 +26,25 @@ public final class RequestHandler: Sendable {
         do {
             envelope = try RequestEnvelope.parse(line)
         } catch {
+            logRefusal(op: nil, error.error)
             return ReplyEnvelope(id: error.id, outcome: .failure(error.error))
         }
         do {
             return ReplyEnvelope(id: envelope.id, outcome: .success(try dispatch(envelope)))
         } catch {
+            if envelope.op != VerifyRequest.op { logRefusal(op: envelope.op, error) }
             return ReplyEnvelope(id: envelope.id, outcome: .failure(error))
         }
+    }
+
+    /// Malformed requests are logged at debug level only: a buggy or hostile client must not be
+    /// able to flood the log. (Refused verifications are audit events and logged by `verify`.)
+    private func logRefusal(op: String?, _ error: AuthdError) {
+        logger.debug(
+            "request refused",
+            metadata: [
+                "authd.op": "\(op.map(Self.printable) ?? "-")", "authd.code": "\(error.code)", "authd.reason": "\(error.message)",
+            ])
     }
 
     private func dispatch(_ envelope: RequestEnvelope) throws(AuthdError) -> JSONObject {
