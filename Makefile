@@ -5,10 +5,10 @@ SWIFT   ?= swift
 PYTHON  ?= python3
 SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Debian packages the build and the tests need.
-APT_PACKAGES := python3 python3-pip ca-certificates pkg-config libsystemd-dev systemd
+APT_PACKAGES := python3 python3-pip ca-certificates pkg-config libsystemd-dev systemd procps binutils dpkg util-linux
 BIN_DIR  = $(shell $(SWIFT) build --show-bin-path)
 
-.PHONY: all deps build test unit-test interop run clean
+.PHONY: all deps build test run deb clean
 
 all: build
 
@@ -29,10 +29,16 @@ deps:
 build: deps
 	$(SWIFT) build
 
-## test: the whole suite — Swift unit and integration tests, then interoperability with PyJWT
+## test: the whole suite — Swift unit and integration tests (systemd units, socket activation,
+## the journal), interoperability with PyJWT, then the Debian package built and checked
 test: build
 	AUTHD_BIN_DIR="$(BIN_DIR)" $(SWIFT) test
 	AUTHD_BIN_DIR="$(BIN_DIR)" $(PYTHON) Tests/interop/interop.py
+	packaging/debian/check-deb.sh "$$(packaging/debian/build-deb.sh .build)"
+
+## deb: build authd_<version>_<arch>.deb here (release binaries, Swift runtime linked statically)
+deb: deps
+	packaging/debian/build-deb.sh .
 
 ## run: build and start authd in dev mode in the foreground (Ctrl-C stops it)
 run: build
@@ -49,4 +55,4 @@ run: build
 	@exec $(BIN_DIR)/authd --dev
 
 clean:
-	rm -rf .build .authd-dev
+	rm -rf .build .authd-dev authd_*.deb

@@ -1,6 +1,10 @@
 package import AuthdProtocol
 import Crypto
+#if canImport(FoundationEssentials)
+package import FoundationEssentials
+#else
 package import Foundation
+#endif
 
 /// One signing key: its id, algorithm, creation time and key material.
 package struct SigningKey: Sendable {

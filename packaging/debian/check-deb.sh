@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Checks a built authd .deb the way a Debian 12 machine without Swift would meet it:
+# contents and metadata, binaries that load nothing from a Swift toolchain, and binaries that
+# run from an empty environment. Prints one line per check and 'deb: N passed, N failed'.
+set -uo pipefail
+package=$1
+passed=0
+failed=0
+check() {
+    local name=$1
+    shift
+    if "$@" >/dev/null 2>&1; then
+        passed=$((passed + 1)); echo "ok   $name"
+    else
+        failed=$((failed + 1)); echo "FAIL $name"
+    fi
+}
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+dpkg-deb -x "$package" "$root/fs"
+dpkg-deb -e "$package" "$root/control"
+listing=$(dpkg-deb -c "$package")
+
+version=$(dpkg-deb -f "$package" Version)
+check "file name is authd_<version>_<arch>.deb" test "$(basename "$package")" = "authd_${version}_$(dpkg --print-architecture).deb"
+for path in usr/libexec/authd/authd usr/bin/authctl usr/lib/systemd/system/authd.service \
+    usr/lib/systemd/system/authd.socket usr/lib/sysusers.d/authd.conf usr/lib/tmpfiles.d/authd.conf etc/authd/authd.toml; do
+    check "ships /$path" test -f "$root/fs/$path"
+done
+check "files are owned by root" bash -c "! grep -v ' root/root ' <<<\"\$0\"" "$listing"
+check "the configuration is a conffile" grep -qx /etc/authd/authd.toml "$root/control/conffiles"
+for script in postinst prerm postrm; do
+    check "$script is valid sh" sh -n "$root/control/$script"
+done
+check "postinst creates the user and enables the socket" grep -q "systemctl enable authd.socket" "$root/control/postinst"
+
+for binary in usr/libexec/authd/authd usr/bin/authctl; do
+    check "$binary links nothing from /opt/swift or missing" bash -c "ldd \"\$0\" | grep -Eq '/opt/swift|not found' && exit 1 || exit 0" "$root/fs/$binary"
+    check "$binary links no Swift runtime library" bash -c "ldd \"\$0\" | grep -Eq 'libswift|libFoundation|libdispatch|libBlocksRuntime' && exit 1 || exit 0" "$root/fs/$binary"
+done
+check "authd --version runs from an empty environment" bash -c "test \"\$(env -i \"\$0\" --version)\" = \"\$1\"" "$root/fs/usr/libexec/authd/authd" "$version"
+check "authctl --help runs from an empty environment" env -i "$root/fs/usr/bin/authctl" --help
+
+# What the running daemon actually maps, including anything loaded late: nothing from /opt/swift.
+work=$(mktemp -d)
+env -i "$root/fs/usr/libexec/authd/authd" --socket "$work/s" --state-dir "$work/state" --config "$root/fs/etc/authd/authd.toml" 2>"$work/log" &
+pid=$!
+for _ in $(seq 200); do [ -S "$work/s" ] && break; sleep 0.05; done
+check "the installed daemon serves (issue via the installed authctl)" env -i "$root/fs/usr/bin/authctl" --socket "$work/s" issue probe
+check "the running daemon maps nothing from /opt/swift" bash -c "! grep -q /opt/swift /proc/\$0/maps" "$pid"
+kill -TERM "$pid"
+wait "$pid"
+check "the installed daemon exits 0 on SIGTERM" test $? -eq 0
+rm -rf "$work"
+
+echo "deb: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
