@@ -50,14 +50,19 @@ public struct WatchdogService: Service, CustomStringConvertible {
 
     public func run() async throws {
         let period = interval / 2
+        var hasServed = false
         while !Task.isShuttingDownGracefully {
-            if await server.probe() {
+            let healthy = await server.probe()
+            if healthy {
+                hasServed = true
                 notifier.send(["WATCHDOG=1"])
-            } else {
+            } else if hasServed {
                 logger.warning("health probe failed; withholding the watchdog keep-alive")
             }
             do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: period) }
+                // Until the listener first serves, check again soon rather than a period later.
+                let pause = healthy || hasServed ? period : min(period, .milliseconds(50))
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
             } catch {
                 return
             }

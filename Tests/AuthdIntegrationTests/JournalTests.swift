@@ -26,17 +26,11 @@ struct JournalTests {
     @Test(
         "native fields, priorities, MESSAGE_IDs and escaping; plain stderr when the journal is not connected",
         .enabled(if: JournalNamespace.isAvailable, "JOURNAL-TEST-SKIPPED: unshare --mount is not permitted on this machine"))
-    func journal() throws {
+    func journal() async throws {
         let work = TemporaryDirectory()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        process.arguments = ["--mount", "--propagation", "private", "bash", JournalNamespace.script, Binaries.directory, work.path]
-        let err = Pipe()
-        process.standardError = err
-        try process.run()
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(errors)")
+        let run = try await runCommand(
+            "/usr/bin/unshare", ["--mount", "--propagation", "private", "bash", JournalNamespace.script, Binaries.directory, work.path])
+        #expect(run.status == 0, "\(run.stderr)")
 
         let token = try String(contentsOfFile: work.path + "/token", encoding: .utf8)
         let journal = try String(contentsOfFile: work.path + "/journal.json", encoding: .utf8)

@@ -19,35 +19,18 @@ struct PackagingTests {
         return directory
     }
 
-    func run(_ executable: String, _ arguments: [String]) throws -> CommandResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CommandResult(
-            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
-    }
-
     @Test("systemd-analyze verify passes on both units with nothing on stderr")
-    func verify() throws {
+    func verify() async throws {
         let units = try stagedUnits()
-        let result = try run("/usr/bin/systemd-analyze", ["verify", units.path + "/authd.socket", units.path + "/authd.service"])
+        let result = try await runCommand("/usr/bin/systemd-analyze", ["verify", units.path + "/authd.socket", units.path + "/authd.service"])
         #expect(result.status == 0)
         #expect(result.stderr.isEmpty, "\(result.stderr)")
     }
 
     @Test("systemd-analyze security --offline=true rates authd.service 1.0 or lower")
-    func securityScore() throws {
+    func securityScore() async throws {
         let units = try stagedUnits()
-        let result = try run("/usr/bin/systemd-analyze", ["security", "--offline=true", units.path + "/authd.service"])
+        let result = try await runCommand("/usr/bin/systemd-analyze", ["security", "--offline=true", units.path + "/authd.service"])
         let line = try #require(result.stdout.split(separator: "\n").first { $0.contains("Overall exposure level") })
         let score = try #require(line.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) })
         #expect(score <= 1.0, "\(line)")

@@ -12,6 +12,10 @@ struct SystemdTests {
         let socketPath = directory.path + "/authd.sock"
         let configPath = directory.path + "/authd.toml"
         try "[tokens]\nttl = 600\n".write(toFile: configPath, atomically: true, encoding: .utf8)
+        // systemd-socket-activate execs authd in its own process, so the Process's pid is authd's.
+        // It also closes every inherited descriptor, including the one Foundation watches to learn
+        // that a child exited, so Foundation's reaper then blocks in waitpid() on it until authd
+        // exits: no test may block a pool thread waiting for another process meanwhile.
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
         process.arguments = [
@@ -22,7 +26,8 @@ struct SystemdTests {
         FileManager.default.createFile(atPath: logPath, contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let pid = process.processIdentifier
+        defer { if process.isRunning { kill(pid, SIGKILL) } }
         while !FileManager.default.fileExists(atPath: socketPath) { try await Task.sleep(for: .milliseconds(10)) }
 
         // The first connection starts authd and gets its answer.
@@ -44,7 +49,7 @@ struct SystemdTests {
 
         // SIGHUP reloads: RELOADING=1 with MONOTONIC_USEC, then READY=1, and the new ttl applies.
         try "[tokens]\nttl = 120\n".write(toFile: configPath, atomically: true, encoding: .utf8)
-        kill(process.processIdentifier, SIGHUP)
+        kill(pid, SIGHUP)
         let reloading = try #require(notify.waitFor("RELOADING=1"))
         let monotonic = reloading.message.first { $0.hasPrefix("MONOTONIC_USEC=") }
         #expect(monotonic.flatMap { UInt64($0.dropFirst("MONOTONIC_USEC=".count)) } != nil)
@@ -54,17 +59,16 @@ struct SystemdTests {
 
         // A bad config on reload keeps the running one and says why.
         try "[tokens]\nttl = \"never\"\n".write(toFile: configPath, atomically: true, encoding: .utf8)
-        kill(process.processIdentifier, SIGHUP)
+        kill(pid, SIGHUP)
         #expect(notify.waitFor("RELOADING=1") != nil)
         let refused = try #require(notify.waitFor("READY=1"))
         #expect(refused.message.contains { $0.hasPrefix("STATUS=reload refused") && $0.contains("tokens.ttl") })
         #expect(try first.request(#"{"op":"issue","sub":"bob"}"#).resultObject?["expires_in"] == .int(120))
 
         // SIGTERM: STOPPING=1, exit 0.
-        kill(process.processIdentifier, SIGTERM)
+        kill(pid, SIGTERM)
         #expect(notify.waitFor("STOPPING=1") != nil)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(await waitForExit(process) == 0)
         let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         #expect(log.contains("inherited fd 3 (authd)"))
         #expect(log.contains("reload refused"))
@@ -96,7 +100,7 @@ struct SystemdTests {
         let reply = try ReplyEnvelope.parse(Array(line.utf8))
         #expect(reply.id == .string("after"))
         #expect(reply.resultObject?["sub"] == "alice")
-        kill(second, SIGTERM)
+        kill(second.processIdentifier, SIGTERM)
         #expect(await waitForExit(second) == 0)
     }
 
@@ -105,10 +109,10 @@ struct SystemdTests {
         let directory = TemporaryDirectory()
         let datagram = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(datagram) }
-        let pid = try spawnActivated(
+        let daemon = try spawnActivated(
             descriptor: datagram, executable: Binaries.authd,
             arguments: ["--state-dir", directory.path + "/state", "--config", "/dev/null"], logPath: directory.path + "/log")
-        #expect(await waitForExit(pid) == 78)
+        #expect(await waitForExit(daemon) == 78)
         let log = try String(contentsOfFile: directory.path + "/log", encoding: .utf8)
         #expect(log.contains("not a listening AF_UNIX stream socket"))
     }

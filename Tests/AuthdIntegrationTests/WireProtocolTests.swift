@@ -108,13 +108,10 @@ struct WireProtocolTests {
         let directory = TemporaryDirectory()
         let first = try await DaemonProcess(directory: directory)
         // A second daemon on the same live socket must refuse (exit 78) and leave the first serving.
-        let second = Process()
-        second.executableURL = URL(fileURLWithPath: Binaries.authd)
-        second.arguments = ["--socket", first.socketPath, "--state-dir", directory.path + "/state2", "--config", first.configPath]
-        second.standardError = FileHandle.nullDevice
-        try second.run()
-        second.waitUntilExit()
-        #expect(second.terminationStatus == 78)
+        let second = try await runCommand(
+            Binaries.authd, ["--socket", first.socketPath, "--state-dir", directory.path + "/state2", "--config", first.configPath])
+        #expect(second.status == 78)
+        #expect(second.stderr.contains("already listening"))
         #expect(try RawConnection(path: first.socketPath).request(#"{"op":"ping"}"#).errorCode == nil)
         // A crash leaves a stale socket file behind; the next start replaces it.
         kill(first.process.processIdentifier, SIGKILL)
@@ -128,15 +125,9 @@ struct WireProtocolTests {
     func invalidConfig() async throws {
         let directory = TemporaryDirectory()
         try "[tokens]\nttl = \"forever\"\n".write(toFile: directory.path + "/bad.toml", atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.authd)
-        process.arguments = ["--socket", directory.path + "/s", "--state-dir", directory.path + "/st", "--config", directory.path + "/bad.toml"]
-        let err = Pipe()
-        process.standardError = err
-        try process.run()
-        let output = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 78)
-        #expect(output.contains("tokens.ttl"))
+        let result = try await runCommand(
+            Binaries.authd, ["--socket", directory.path + "/s", "--state-dir", directory.path + "/st", "--config", directory.path + "/bad.toml"])
+        #expect(result.status == 78)
+        #expect(result.stderr.contains("tokens.ttl"))
     }
 }

@@ -85,23 +85,12 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     func waitForExit(timeout: Duration = .seconds(20)) async -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return -1
-        }
-        return process.terminationStatus
+        await AuthdIntegrationTests.waitForExit(process, timeout: timeout)
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        // Killed, not awaited: Foundation reaps it, and a deinit must not block.
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
     func client() -> AuthdClient { AuthdClient(socketPath: socketPath) }
@@ -119,27 +108,48 @@ struct CommandResult {
     let stderr: String
 }
 
-/// Runs `authctl` with `arguments`, optionally feeding `input` on standard input.
-func authctl(_ arguments: [String], input: String? = nil) throws -> CommandResult {
+/// Runs a command to completion without blocking a thread of the cooperative pool: output goes to
+/// temporary files rather than pipes, and the exit is awaited by polling. (Blocking in
+/// `waitUntilExit` on a 2-core machine can starve the tests that would let the process finish.)
+func runCommand(
+    _ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String]? = nil,
+    timeout: Duration = .seconds(120)
+) async throws -> CommandResult {
+    let scratch = TemporaryDirectory()
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: Binaries.authctl)
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if let environment { process.environment = environment }
+    try (input ?? "").write(toFile: scratch.path + "/in", atomically: true, encoding: .utf8)
+    FileManager.default.createFile(atPath: scratch.path + "/out", contents: nil)
+    FileManager.default.createFile(atPath: scratch.path + "/err", contents: nil)
+    process.standardInput = FileHandle(forReadingAtPath: scratch.path + "/in")
+    process.standardOutput = FileHandle(forWritingAtPath: scratch.path + "/out")
+    process.standardError = FileHandle(forWritingAtPath: scratch.path + "/err")
+    try process.run()
+    let status = await waitForExit(process, timeout: timeout)
+    return CommandResult(
+        status: status, stdout: (try? String(contentsOfFile: scratch.path + "/out", encoding: .utf8)) ?? "",
+        stderr: (try? String(contentsOfFile: scratch.path + "/err", encoding: .utf8)) ?? "")
+}
+
+/// Runs `authctl` with `arguments`, optionally feeding `input` on standard input.
+func authctl(_ arguments: [String], input: String? = nil) async throws -> CommandResult {
     var environment = ProcessInfo.processInfo.environment
     environment["AUTHD_SOCKET"] = nil
-    process.environment = environment
-    let out = Pipe()
-    let err = Pipe()
-    let inPipe = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = inPipe
-    try process.run()
-    if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
-    try inPipe.fileHandleForWriting.close()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CommandResult(
-        status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-        stderr: String(decoding: stderr, as: UTF8.self))
+    return try await runCommand(Binaries.authctl, arguments, input: input, environment: environment)
+}
+
+/// Waits for `process` to exit and returns its exit status (or -1 on timeout, after killing it).
+func waitForExit(_ process: Process, timeout: Duration = .seconds(20)) async -> Int32 {
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning, ContinuousClock.now < deadline {
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+        return -1
+    }
+    return process.terminationStatus
 }

@@ -79,46 +79,30 @@ final class ActivationSocket {
 }
 
 /// Starts `executable` with `descriptor` as its fd 3 and the `LISTEN_*` variables systemd would set.
-/// `LISTEN_PID` must equal the daemon's pid, so a shell exports its own pid and then execs it.
+///
+/// Foundation's `Process` closes every descriptor above 2 in the child and reaps children itself
+/// (mixing it with raw `posix_spawn` children deadlocks its reaper), so the socket travels as
+/// standard input and a shell moves it to fd 3, exports its own pid as `LISTEN_PID` (it must equal
+/// the daemon's) and execs authd.
 func spawnActivated(
     descriptor: Int32, name: String = "authd", executable: String, arguments: [String], environment: [String: String] = [:],
     logPath: String
-) throws -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, descriptor, 3)
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+) throws -> Process {
     let quoted = ([executable] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-    let script = "export LISTEN_PID=$$; exec " + quoted.joined(separator: " ")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", "exec 3<&0 0</dev/null; export LISTEN_PID=$$; exec " + quoted.joined(separator: " ")]
     var env = ProcessInfo.processInfo.environment
     env["LISTEN_FDS"] = "1"
     env["LISTEN_FDNAMES"] = name
     for (key, value) in environment { env[key] = value }
-    let argv: [UnsafeMutablePointer<CChar>?] = ["/bin/sh", "-c", script].map { (text: String) in strdup(text) } + [nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer {
-        argv.forEach { free($0) }
-        envp.forEach { free($0) }
-    }
-    var pid: pid_t = 0
-    let result = posix_spawn(&pid, "/bin/sh", &actions, nil, argv, envp)
-    guard result == 0 else { throw DaemonError("posix_spawn failed: \(result)") }
-    return pid
-}
-
-/// Waits for `pid` to exit and returns its exit status (or -1 on timeout, after killing it).
-func waitForExit(_ pid: pid_t, timeout: Duration = .seconds(20)) async -> Int32 {
-    let deadline = ContinuousClock.now + timeout
-    var status: Int32 = 0
-    while ContinuousClock.now < deadline {
-        let result = waitpid(pid, &status, WNOHANG)
-        if result == pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    kill(pid, SIGKILL)
-    waitpid(pid, &status, 0)
-    return -1
+    process.environment = env
+    process.standardInput = FileHandle(fileDescriptor: descriptor, closeOnDealloc: false)
+    if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+    log.seekToEndOfFile()
+    process.standardOutput = log
+    process.standardError = log
+    try process.run()
+    return process
 }
