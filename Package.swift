@@ -28,11 +28,14 @@ let package = Package(
     targets: [
         // Wire types and the strict JSON codec: no I/O, no dependencies.
         .target(name: "AuthdProtocol", swiftSettings: swiftSettings),
-        // Tokens, keys, configuration: everything but sockets.
+        // SQLite from the system, seen only by AuthdCore's store.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // Tokens, keys, configuration, the revocation store: everything but sockets.
         .target(
             name: "AuthdCore",
             dependencies: [
                 "AuthdProtocol",
+                "CSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -100,7 +103,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuthdIntegrationTests",
-            dependencies: ["AuthdClient", "AuthdProtocol"],
+            dependencies: ["AuthdClient", "AuthdProtocol", "AuthdCore"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -104,6 +104,12 @@ public final class AuthdClient: Sendable {
         try await send(VerifyRequest(token: token, audience: audience, rolesAny: rolesAny, rolesAll: rolesAll))
     }
 
+    /// Revokes a token, a token id, or every token of a subject issued at or before a time.
+    /// Returns once the revocation is on disk; `verify` refuses the token from then on.
+    public func revoke(_ target: RevokeRequest.Target) async throws(AuthdError) -> RevokeResult {
+        try await send(RevokeRequest(target))
+    }
+
     /// The public keys that verify authd's tokens.
     public func jwks() async throws(AuthdError) -> JWKSResult { try await send(JWKSRequest()) }
 

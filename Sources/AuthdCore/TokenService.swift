@@ -13,6 +13,8 @@ public final class TokenService: Sendable {
     /// Checks tokens.
     public let verifier: TokenVerifier
     let keyRing: KeyRing
+    /// The revocations `verify` enforces.
+    public let denylist: Denylist
     private let clock: any UnixClock
 
     /// Opens (or creates) the keys under `stateDirectory` and prepares to serve.
@@ -21,7 +23,7 @@ public final class TokenService: Sendable {
     ///   HMAC secret, or a corrupt key.
     public init(
         configuration: TokenConfiguration, stateDirectory: String, clock: any UnixClock = SystemUnixClock(),
-        counters: AuthdCounters = AuthdCounters(), logger: Logger
+        counters: AuthdCounters = AuthdCounters(), denylist: Denylist = Denylist(), logger: Logger
     ) throws(StartupError) {
         let policy = KeyRing.Policy(
             algorithm: configuration.algorithm, rotationInterval: configuration.keyRotationInterval,
@@ -45,7 +47,9 @@ public final class TokenService: Sendable {
         self.configuration = configuration
         self.clock = clock
         self.counters = counters
-        let context = TokenContext(configuration: configuration, keyRing: keyRing, clock: clock, counters: counters)
+        let context = TokenContext(
+            configuration: configuration, keyRing: keyRing, clock: clock, counters: counters, denylist: denylist)
+        self.denylist = denylist
         self.issuer = TokenIssuer(context: context)
         self.verifier = TokenVerifier(context: context)
     }

@@ -37,6 +37,9 @@ public struct AuthdError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let tokenRevoked = Code(rawValue: "token_revoked")
         /// The caller may not perform this op.
         public static let permissionDenied = Code(rawValue: "permission_denied")
+        /// The change could not be written durably (a full or read-only disk, say): nothing was
+        /// acknowledged, and the caller may retry.
+        public static let storageFailure = Code(rawValue: "storage_failure")
         /// The daemon failed in a way that is not the caller's fault.
         public static let internalError = Code(rawValue: "internal_error")
         /// Client side only, never sent by the daemon: the daemon could not be reached, or the

@@ -107,11 +107,10 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
     /// so a wedged daemon stops sending it and systemd restarts it.
     public func probe() async -> Bool {
         guard case .serving(let listener) = state.withLock({ $0 }) else { return false }
-        let handler = self.handler
-        let reply = try? await listener.eventLoop.submit {
-            Array(#"{"op":"ping"}"#.utf8).withUnsafeBytes { handler.reply(to: $0) }
-        }.get()
-        guard case .success? = reply?.outcome else { return false }
+        // A hop through the listener's event loop (which also runs the accept loop), then the handler.
+        guard (try? await listener.eventLoop.submit({}).get()) != nil else { return false }
+        let reply = await handler.reply(to: ByteBuffer(string: #"{"op":"ping"}"#))
+        guard case .success = reply.outcome else { return false }
         return true
     }
 
@@ -159,7 +158,7 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
                 for try await frame in inbound {
                     switch frame {
                     case .line(let line):
-                        let reply = line.withUnsafeReadableBytes { handler.reply(to: $0) }
+                        let reply = await handler.reply(to: line)
                         try await outbound.write(encode(reply, allocator: connection.channel.allocator))
                     case .tooLong:
                         logger.notice("request line too long; closing the connection", metadata: ["authd.op": "read"])

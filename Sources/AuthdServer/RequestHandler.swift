@@ -1,6 +1,7 @@
-import AuthdCore
+public import AuthdCore
 public import AuthdProtocol
 public import Logging
+public import NIOCore
 
 /// Turns one request line into one reply line. Shared by every connection.
 ///
@@ -8,29 +9,34 @@ public import Logging
 /// with a stable code, and the connection carries on.
 public final class RequestHandler: Sendable {
     private let current: CurrentTokens
+    private let revoker: Revoker
     private let logger: Logger
     private let startedAt: UInt64
     private let version: String
 
-    /// A handler serving the tokens in force in `tokens`.
-    public init(tokens: CurrentTokens, version: String, logger: Logger) {
+    /// A handler serving the tokens in force in `tokens`, recording revocations with `revoker`.
+    public init(tokens: CurrentTokens, revoker: Revoker, version: String, logger: Logger) {
         self.current = tokens
+        self.revoker = revoker
         self.logger = logger
         self.version = version
         self.startedAt = monotonicNanoseconds()
     }
 
-    /// The reply to one request line (without newlines).
-    public func reply(to line: UnsafeRawBufferPointer) -> ReplyEnvelope {
+    /// The reply to one request line (without its newline).
+    public func reply(to line: ByteBuffer) async -> ReplyEnvelope {
+        let parsed = line.withUnsafeReadableBytes { bytes in
+            Result { () throws(RequestParseError) in try RequestEnvelope.parse(bytes) }
+        }
         let envelope: RequestEnvelope
         do {
-            envelope = try RequestEnvelope.parse(line)
+            envelope = try parsed.get()
         } catch {
             logRefusal(op: nil, error.error)
             return ReplyEnvelope(id: error.id, outcome: .failure(error.error))
         }
         do {
-            return ReplyEnvelope(id: envelope.id, outcome: .success(try dispatch(envelope)))
+            return ReplyEnvelope(id: envelope.id, outcome: .success(try await dispatch(envelope)))
         } catch {
             if envelope.op != VerifyRequest.op { logRefusal(op: envelope.op, error) }
             return ReplyEnvelope(id: envelope.id, outcome: .failure(error))
@@ -47,11 +53,12 @@ public final class RequestHandler: Sendable {
             ])
     }
 
-    private func dispatch(_ envelope: RequestEnvelope) throws(AuthdError) -> JSONObject {
+    private func dispatch(_ envelope: RequestEnvelope) async throws(AuthdError) -> JSONObject {
         let tokens = current.service
         switch envelope.op {
         case VerifyRequest.op: return try verify(VerifyRequest(fields: envelope.fields), tokens: tokens).result
         case IssueRequest.op: return try issue(IssueRequest(fields: envelope.fields), tokens: tokens).result
+        case RevokeRequest.op: return try await revoke(RevokeRequest(fields: envelope.fields), tokens: tokens).result
         case JWKSRequest.op:
             _ = try JWKSRequest(fields: envelope.fields)
             return tokens.jwks().result
@@ -75,6 +82,22 @@ public final class RequestHandler: Sendable {
                 "authd.kid": "\(tokens.activeKeyID)", "authd.roles": "\(request.roles.joined(separator: ","))",
                 "authd.exp": "\(result.expiresAt)",
             ])
+        return result
+    }
+
+    private func revoke(_ request: RevokeRequest, tokens: TokenService) async throws(AuthdError) -> RevokeResult {
+        let result = try await revoker.revoke(request, tokens: tokens)
+        var metadata: Logger.Metadata = [
+            AuditEvent.metadataKey: "\(AuditEvent.tokenRevoked.messageID)", "authd.op": "revoke", "authd.revoked": "\(result.revoked)",
+        ]
+        switch request.target {
+        case .token: metadata["authd.target"] = "token"
+        case .jti(let jti): metadata["authd.jti"] = "\(jti)"
+        case .subject(let subject, let before):
+            metadata["authd.sub"] = "\(subject)"
+            if let before { metadata["authd.before"] = "\(before)" }
+        }
+        logger.notice("revoked", metadata: metadata)
         return result
     }
 

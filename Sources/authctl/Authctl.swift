@@ -9,10 +9,10 @@ struct Authctl: AsyncParsableCommand {
         abstract: "Talk to the authd token daemon.",
         discussion: """
             Exit status: 0 success; 1 other failure; 2 bad request; 3 daemon unreachable; \
-            4 permission denied; 10 invalid token; 11 token expired; 12 token not yet valid; \
+            4 permission denied; 5 storage failure; 10 invalid token; 11 token expired; 12 token not yet valid; \
             13 wrong audience; 14 token revoked; 15 insufficient role; 64 usage error.
             """,
-        subcommands: [Issue.self, Verify.self, JWKS.self, Status.self, Ping.self]
+        subcommands: [Issue.self, Verify.self, Revoke.self, JWKS.self, Status.self, Ping.self]
     )
 
     @OptionGroup var options: GlobalOptions
@@ -89,6 +89,47 @@ extension Authctl {
                     print("jti:   \(result.jti)")
                     if !result.claims.isEmpty { print("claims: \(JSONWriter.string(.object(result.claims)))") }
                 }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a token, a token id, or every token of a subject; durable once it returns.")
+
+        @ParentCommand var authctl: Authctl
+        var options: GlobalOptions { authctl.options }
+
+        @Argument(help: "The token to revoke; '-' reads it from standard input.")
+        var token: String?
+
+        @Option(help: "Revoke this token id (jti) instead.")
+        var jti: String?
+
+        @Option(help: "Revoke every token of this subject instead.")
+        var subject: String?
+
+        @Option(help: "With --subject: revoke tokens issued at or before this Unix time. [default: now]")
+        var before: Int64?
+
+        func validate() throws {
+            let given = [token != nil, jti != nil, subject != nil].filter { $0 }.count
+            guard given == 1 else { throw ValidationError("give exactly one of TOKEN, --jti or --subject") }
+            if before != nil, subject == nil { throw ValidationError("--before goes with --subject") }
+        }
+
+        func run() async throws {
+            let target: RevokeRequest.Target
+            if let jti {
+                target = .jti(jti)
+            } else if let subject {
+                target = .subject(subject, before: before)
+            } else {
+                target = .token(try readToken(token))
+            }
+            try await options.run { client throws(AuthdError) in
+                let result = try await client.revoke(target)
+                if options.json { options.printJSON(result.result) } else { print("revoked: \(result.revoked)") }
             }
         }
     }

@@ -9,6 +9,7 @@ enum ExitStatus {
     static let badRequest: Int32 = 2
     static let unreachable: Int32 = 3
     static let permissionDenied: Int32 = 4
+    static let storageFailure: Int32 = 5
     static let invalidToken: Int32 = 10
     static let tokenExpired: Int32 = 11
     static let tokenNotYetValid: Int32 = 12
@@ -22,6 +23,7 @@ enum ExitStatus {
         case .badRequest, .unknownOp, .lineTooLong: badRequest
         case .daemonUnreachable: unreachable
         case .permissionDenied: permissionDenied
+        case .storageFailure: storageFailure
         case .invalidToken: invalidToken
         case .tokenExpired: tokenExpired
         case .tokenNotYetValid: tokenNotYetValid

@@ -80,17 +80,27 @@ struct AuthdCommand: AsyncParsableCommand {
     private func serve(_ settings: Settings, loader: SettingsLoader, logger: Logger) async throws {
         let notifier = SystemdSupervisor()
         let counters = AuthdCounters()
+        let denylist = Denylist()
         let tokens = CurrentTokens(
             try TokenService(
                 configuration: settings.configuration.tokens, stateDirectory: settings.stateDirectory,
-                counters: counters, logger: logger))
+                counters: counters, denylist: denylist, logger: logger))
+        let store: SQLiteRevocationStore
+        do {
+            store = try SQLiteRevocationStore(stateDirectory: settings.stateDirectory)
+            denylist.load(try store.load(now: SystemUnixClock().now()))
+        } catch {
+            throw StartupError("cannot open the revocation store: \(error.message)")
+        }
+        let loaded = denylist.count
+        logger.info("revocations loaded", metadata: ["authd.revoked_tokens": "\(loaded.tokens)", "authd.revoked_subjects": "\(loaded.subjects)"])
         let address: ListenAddress =
             if let inherited = try ListenedSocket.inherited() {
                 .inheritedSocket(descriptor: inherited.descriptor, name: inherited.name)
             } else {
                 .unixDomainSocket(path: settings.socketPath)
             }
-        let handler = RequestHandler(tokens: tokens, version: authdVersion, logger: logger)
+        let handler = RequestHandler(tokens: tokens, revoker: Revoker(store: store), version: authdVersion, logger: logger)
         let server = AuthdServer(
             configuration: .init(address: address, maximumLineLength: settings.configuration.server.maximumLineLength),
             handler: handler, counters: counters, logger: logger,
@@ -107,13 +117,14 @@ struct AuthdCommand: AsyncParsableCommand {
             tokens.replace(
                 with: try TokenService(
                     configuration: fresh.configuration.tokens, stateDirectory: fresh.stateDirectory, counters: counters,
-                    logger: logger))
+                    denylist: denylist, logger: logger))
         }
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: server),
             .init(service: KeyRotationService(tokens: tokens, logger: logger)),
             .init(service: ReloadService(notifier: notifier, tokens: tokens, logger: logger, reload: reload)),
+            .init(service: RevocationPruningService(store: store, denylist: denylist, logger: logger)),
         ]
         if notifier.isEnabled {
             services.append(.init(service: StatusNotificationService(notifier: notifier, tokens: tokens, interval: .seconds(2))))

@@ -4,4 +4,5 @@ package struct TokenContext: Sendable {
     let keyRing: KeyRing
     let clock: any UnixClock
     let counters: AuthdCounters
+    let denylist: Denylist
 }

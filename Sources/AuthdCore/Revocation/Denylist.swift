@@ -1,0 +1,84 @@
+import Crypto
+import Synchronization
+
+/// The revocations in force, in memory, so that `verify` checks them without touching the disk.
+///
+/// Token ids are kept as 128-bit keys, not strings: authd's own `jti`s are 16 random bytes and are
+/// used as they are; any other spelling is hashed down to 16 bytes. A million revoked tokens then
+/// cost a million small fixed-size entries.
+public final class Denylist: Sendable {
+    struct Key: Hashable, Sendable {
+        let high: UInt64
+        let low: UInt64
+    }
+
+    private struct State {
+        var tokens: [Key: Int64] = [:]
+        var subjects: [String: (before: Int64, expiresAt: Int64)] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// An empty denylist.
+    public init() {}
+
+    static func key(for jti: String) -> Key {
+        var bytes = Base64URL.decode(jti) ?? []
+        if bytes.count != 16 || Base64URL.encode(bytes) != jti {
+            bytes = Array(SHA256.hash(data: Array(jti.utf8)).prefix(16))
+        }
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        for index in 0..<8 {
+            high = high << 8 | UInt64(bytes[index])
+            low = low << 8 | UInt64(bytes[index + 8])
+        }
+        return Key(high: high, low: low)
+    }
+
+    /// Whether a token with these claims has been revoked.
+    public func isRevoked(jti: String, subject: String, issuedAt: Int64) -> Bool {
+        let key = Self.key(for: jti)
+        return state.withLock { state in
+            if state.tokens[key] != nil { return true }
+            if let watermark = state.subjects[subject], issuedAt <= watermark.before { return true }
+            return false
+        }
+    }
+
+    /// Adds durable records (after they are on disk).
+    public func apply(_ records: [RevocationRecord]) {
+        state.withLock { state in
+            for record in records {
+                switch record {
+                case .token(let jti, let expiresAt):
+                    let key = Self.key(for: jti)
+                    state.tokens[key] = max(state.tokens[key] ?? expiresAt, expiresAt)
+                case .subject(let subject, let before, let expiresAt):
+                    let current = state.subjects[subject]
+                    state.subjects[subject] = (max(current?.before ?? before, before), max(current?.expiresAt ?? expiresAt, expiresAt))
+                }
+            }
+        }
+    }
+
+    /// Replaces the contents with what the store holds.
+    public func load(_ snapshot: RevocationSnapshot) {
+        var fresh = State()
+        fresh.tokens.reserveCapacity(snapshot.tokens.count)
+        for entry in snapshot.tokens { fresh.tokens[Self.key(for: entry.jti)] = entry.expiresAt }
+        for entry in snapshot.subjects { fresh.subjects[entry.subject] = (entry.before, entry.expiresAt) }
+        state.withLock { $0 = fresh }
+    }
+
+    /// Forgets entries whose tokens have all expired by `now`.
+    public func prune(now: Int64) {
+        state.withLock { state in
+            state.tokens = state.tokens.filter { $0.value > now }
+            state.subjects = state.subjects.filter { $0.value.expiresAt > now }
+        }
+    }
+
+    /// How many token ids and subjects are revoked.
+    public var count: (tokens: Int, subjects: Int) { state.withLock { ($0.tokens.count, $0.subjects.count) } }
+}

@@ -1,0 +1,48 @@
+public import AuthdProtocol
+
+/// Carries out `revoke`: works out what to record, writes it durably, then enforces it.
+public struct Revoker: Sendable {
+    private let store: any RevocationStore
+    private let clock: any UnixClock
+
+    /// A revoker writing to `store`.
+    public init(store: any RevocationStore, clock: any UnixClock = SystemUnixClock()) {
+        self.store = store
+        self.clock = clock
+    }
+
+    /// Revokes what `request` names. Returns only once the revocation is on disk and enforced.
+    ///
+    /// - Throws: `invalid_token` for a token that is not genuinely ours, `bad_request`, or
+    ///   `storage_failure` when the disk refused the write (nothing was revoked).
+    public func revoke(_ request: RevokeRequest, tokens: TokenService) async throws(AuthdError) -> RevokeResult {
+        let now = clock.now()
+        let configuration = tokens.configuration
+        // The longest any token issued now could still be accepted.
+        let horizon = now + configuration.maximumTTL + configuration.leeway
+        let record: RevocationRecord
+        switch request.target {
+        case .token(let token):
+            let identity = try tokens.verifier.authenticatedIdentity(token)
+            guard identity.expiresAt + configuration.leeway > now else { return RevokeResult(revoked: 0) }
+            record = .token(jti: identity.jti, expiresAt: identity.expiresAt + configuration.leeway)
+        case .jti(let jti):
+            try RequestLimits.checkIdentifier(jti, field: "jti")
+            record = .token(jti: jti, expiresAt: horizon)
+        case .subject(let subject, let before):
+            try RequestLimits.checkIdentifier(subject, field: "sub")
+            let cutoff = before ?? now
+            guard cutoff >= 0, cutoff <= now + 86_400 * 365 else {
+                throw .badRequest("field 'before' must be a time between 1970 and a year from now")
+            }
+            record = .subject(subject, before: cutoff, expiresAt: max(cutoff, now) + configuration.maximumTTL + configuration.leeway)
+        }
+        do {
+            try await store.record([record])
+        } catch {
+            throw AuthdError(.storageFailure, "the revocation could not be stored durably: \(error.message)")
+        }
+        tokens.denylist.apply([record])
+        return RevokeResult(revoked: 1)
+    }
+}

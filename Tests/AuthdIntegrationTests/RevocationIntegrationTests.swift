@@ -1,0 +1,84 @@
+import AuthdClient
+import AuthdProtocol
+import Foundation
+import Testing
+
+@Suite("Revocation through the real daemon")
+struct RevocationIntegrationTests {
+    @Test("authctl revoke by token, jti and subject; enforced at once and after a restart")
+    func revokeAndRestart() async throws {
+        let directory = TemporaryDirectory()
+        let daemon = try await DaemonProcess(directory: directory)
+        let socket = ["--socket", daemon.socketPath]
+        let client = daemon.client()
+        let first = try await client.issue(subject: "alice")
+        let second = try await client.issue(subject: "bob")
+        let third = try await client.issue(subject: "carol")
+        let kept = try await client.issue(subject: "dave")
+
+        let byToken = try await authctl(socket + ["revoke", "-"], input: first.accessToken + "\n")
+        #expect(byToken.status == 0)
+        #expect(byToken.stdout.contains("revoked: 1"))
+        #expect(try await authctl(socket + ["verify", first.accessToken]).status == 14)
+        #expect(try await authctl(socket + ["revoke", "--jti", second.jti]).status == 0)
+        let bySubject = try await client.revoke(.subject("carol", before: nil))
+        #expect(bySubject.revoked == 1)
+        let refused = await #expect(throws: AuthdError.self) { try await client.verify(token: third.accessToken) }
+        #expect(refused?.code == .tokenRevoked)
+        #expect(try await authctl(socket + ["revoke", "--jti", "x", "--subject", "y"]).status == 64)
+        #expect(try await authctl(socket + ["revoke", first.accessToken + "x"]).status == 10)
+        await client.close()
+        #expect(await daemon.stop() == 0)
+
+        let restarted = try await DaemonProcess(directory: directory)
+        let again = restarted.client()
+        for token in [first.accessToken, second.accessToken, third.accessToken] {
+            let error = await #expect(throws: AuthdError.self) { try await again.verify(token: token) }
+            #expect(error?.code == .tokenRevoked)
+        }
+        #expect(try await again.verify(token: kept.accessToken).subject == "dave")
+        // A token carol gets after the revocation works.
+        try await Task.sleep(for: .milliseconds(1100))
+        let fresh = try await again.issue(subject: "carol")
+        #expect(try await again.verify(token: fresh.accessToken).subject == "carol")
+        await again.close()
+        #expect(await restarted.stop() == 0)
+    }
+
+    @Test("every acknowledged revocation survives SIGKILL of the daemon")
+    func survivesKill() async throws {
+        let directory = TemporaryDirectory()
+        var daemon = try await DaemonProcess(directory: directory)
+        var acknowledged: [String] = []
+        for cycle in 0..<5 {
+            let client = daemon.client()
+            let tokens = try await withThrowingTaskGroup(of: String.self) { group in
+                for index in 0..<20 {
+                    group.addTask { try await client.issue(subject: "u\(cycle)-\(index)").accessToken }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            try await withThrowingTaskGroup(of: String.self) { group in
+                for token in tokens {
+                    group.addTask {
+                        _ = try await client.revoke(.token(token))
+                        return token
+                    }
+                }
+                for try await token in group { acknowledged.append(token) }
+            }
+            await client.close()
+            kill(daemon.process.processIdentifier, SIGKILL)
+            _ = await daemon.waitForExit()
+            daemon = try await DaemonProcess(directory: directory)
+        }
+        let client = daemon.client()
+        for token in acknowledged {
+            let error = await #expect(throws: AuthdError.self) { try await client.verify(token: token) }
+            #expect(error?.code == .tokenRevoked)
+        }
+        #expect(acknowledged.count == 100)
+        await client.close()
+        #expect(await daemon.stop() == 0)
+    }
+}
