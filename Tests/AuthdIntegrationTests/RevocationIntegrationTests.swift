@@ -82,3 +82,64 @@ struct RevocationIntegrationTests {
         #expect(await daemon.stop() == 0)
     }
 }
+
+@Suite("Revocation when the disk fails")
+struct RevocationFaultTests {
+    @Test(
+        "a full state directory: revoke answers storage_failure (never ok), verify keeps serving, and revoke works again once there is room",
+        .enabled(if: JournalNamespace.isAvailable, "needs mount namespaces for a small private tmpfs"))
+    func fullDisk() async throws {
+        let directory = TemporaryDirectory()
+        let state = directory.path + "/state"
+        let socketPath = directory.path + "/authd.sock"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        // authd runs in a private mount namespace with its state on a 4 MiB tmpfs; the test reaches
+        // that file system through /proc/<pid>/root to fill it up.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        process.arguments = [
+            "--mount", "--propagation", "private", "sh", "-c",
+            "mount -t tmpfs -o size=4m,mode=0700 tmpfs \"$1\" && exec \"$2\" --state-dir \"$1\" --socket \"$3\" --config /dev/null",
+            "sh", state, Binaries.authd, socketPath,
+        ]
+        let logPath = directory.path + "/authd.log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while (try? RawConnection(path: socketPath).request(#"{"op":"ping"}"#)) == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let client = AuthdClient(socketPath: socketPath)
+        let victim = try await client.issue(subject: "victim")
+        let bystander = try await client.issue(subject: "bystander")
+
+        let filler = "/proc/\(process.processIdentifier)/root\(state)/filler"
+        FileManager.default.createFile(atPath: filler, contents: nil)
+        let handle = try #require(FileHandle(forWritingAtPath: filler))
+        let chunk = Data(count: 64 * 1024)
+        while (try? handle.write(contentsOf: chunk)) != nil {}
+        try? handle.close()
+
+        // Enough revocations that SQLite must grow its files, which the full disk refuses.
+        var failures = 0
+        for index in 0..<200 {
+            do {
+                _ = try await client.revoke(.jti(String(repeating: "j", count: 900) + "\(index)"))
+            } catch {
+                #expect(error.code == .storageFailure)
+                failures += 1
+            }
+        }
+        #expect(failures > 0, "the full disk never refused a write")
+        #expect(try await client.verify(token: bystander.accessToken).subject == "bystander")
+        try FileManager.default.removeItem(atPath: filler)
+        #expect(try await client.revoke(.token(victim.accessToken)).revoked == 1)
+        let refused = await #expect(throws: AuthdError.self) { try await client.verify(token: victim.accessToken) }
+        #expect(refused?.code == .tokenRevoked)
+        await client.close()
+        kill(process.processIdentifier, SIGTERM)
+        #expect(await waitForExit(process) == 0)
+    }
+}
