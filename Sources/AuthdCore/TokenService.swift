@@ -28,6 +28,9 @@ public final class TokenService: Sendable {
         let policy = KeyRing.Policy(
             algorithm: configuration.algorithm, rotationInterval: configuration.keyRotationInterval,
             retention: configuration.maximumTTL + configuration.leeway)
+        // The state directory holds the revocation database whatever the algorithm, so it is
+        // created and checked even when the keys are an HMAC secret kept elsewhere.
+        try PrivateFiles.preparePrivateDirectory(stateDirectory)
         if configuration.algorithm == .hs256 {
             guard let path = configuration.hmacSecretFile else {
                 throw StartupError("tokens.hmac_secret_file is required for HS256")
@@ -40,7 +43,6 @@ public final class TokenService: Sendable {
             }
             keyRing = KeyRing.hmac(secret: secret, policy: policy, logger: logger)
         } else {
-            try PrivateFiles.preparePrivateDirectory(stateDirectory)
             keyRing = try KeyRing.open(
                 directory: KeyDirectory(stateDirectory: stateDirectory), policy: policy, now: clock.now(), logger: logger)
         }
