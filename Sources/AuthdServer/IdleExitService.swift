@@ -30,11 +30,7 @@ public struct IdleExitService: Service, CustomStringConvertible {
         var lastAccepted = counters.accepted
         var idleSince = clock.now
         while !Task.isShuttingDownGracefully {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: poll) }
-            } catch {
-                return
-            }
+            guard await sleepUnlessShuttingDown(for: poll) else { return }
             let accepted = counters.accepted
             if counters.connections > 0 || accepted != lastAccepted {
                 lastAccepted = accepted

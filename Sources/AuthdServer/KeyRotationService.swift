@@ -26,13 +26,7 @@ public struct KeyRotationService: Service, CustomStringConvertible {
                 try? await gracefulShutdown()
                 return
             }
-            do {
-                try await cancelWhenGracefulShutdown {
-                    try await Task.sleep(for: .seconds(min(wait, 60)))
-                }
-            } catch {
-                return
-            }
+            guard await sleepUnlessShuttingDown(for: .seconds(min(wait, 60))) else { return }
             do {
                 try tokens.service.rotateKeysIfDue()
             } catch {

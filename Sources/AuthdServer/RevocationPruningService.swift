@@ -28,11 +28,7 @@ public struct RevocationPruningService: Service, CustomStringConvertible {
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                return
-            }
+            guard await sleepUnlessShuttingDown(for: interval) else { return }
             let now = clock.now()
             do {
                 try await store.prune(now: now)

@@ -19,12 +19,8 @@ public struct StatusNotificationService: Service, CustomStringConvertible {
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                break
-            }
-            if !Task.isShuttingDownGracefully { notifier.send([StatusLine.describe(tokens.service)]) }
+            guard await sleepUnlessShuttingDown(for: interval) else { break }
+            notifier.send([StatusLine.describe(tokens.service)])
         }
         notifier.send(["STOPPING=1", "STATUS=shutting down"])
     }
@@ -59,13 +55,9 @@ public struct WatchdogService: Service, CustomStringConvertible {
             } else if hasServed {
                 logger.warning("health probe failed; withholding the watchdog keep-alive")
             }
-            do {
-                // Until the listener first serves, check again soon rather than a period later.
-                let pause = healthy || hasServed ? period : min(period, .milliseconds(50))
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
-            } catch {
-                return
-            }
+            // Until the listener first serves, check again soon rather than a period later.
+            let pause = healthy || hasServed ? period : min(period, .milliseconds(50))
+            guard await sleepUnlessShuttingDown(for: pause) else { return }
         }
     }
 }
