@@ -90,10 +90,18 @@ public final class AuthdClient: Sendable {
     }
 
     /// Issues an access token for `subject`.
+    /// With `refresh`, the result also carries a refresh token for ``refresh(_:)``.
     public func issue(
-        subject: String, roles: [String] = [], audience: [String]? = nil, ttl: Int64? = nil, claims: JSONObject = [:]
+        subject: String, roles: [String] = [], audience: [String]? = nil, ttl: Int64? = nil, claims: JSONObject = [:],
+        refresh: Bool = false
     ) async throws(AuthdError) -> IssueResult {
-        try await send(IssueRequest(subject: subject, roles: roles, audience: audience, ttl: ttl, claims: claims))
+        try await send(IssueRequest(subject: subject, roles: roles, audience: audience, ttl: ttl, claims: claims, refresh: refresh))
+    }
+
+    /// Exchanges a refresh token for a new access token and a new refresh token; the old one is spent.
+    /// Presenting a spent one again throws `refresh_reused` and revokes the whole session.
+    public func refresh(_ refreshToken: String) async throws(AuthdError) -> IssueResult {
+        try await send(RefreshRequest(refreshToken: refreshToken))
     }
 
     /// Verifies `token`, optionally requiring roles. Throws `insufficient_role` for a good token

@@ -35,6 +35,10 @@ public struct AuthdError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let insufficientRole = Code(rawValue: "insufficient_role")
         /// The token has been revoked (HTTP 401).
         public static let tokenRevoked = Code(rawValue: "token_revoked")
+        /// The refresh token is unknown, expired, malformed, or not a refresh token.
+        public static let invalidRefreshToken = Code(rawValue: "invalid_refresh_token")
+        /// The refresh token had already been used: its whole family is now revoked.
+        public static let refreshReused = Code(rawValue: "refresh_reused")
         /// The caller may not perform this op.
         public static let permissionDenied = Code(rawValue: "permission_denied")
         /// The change could not be written durably (a full or read-only disk, say): nothing was

@@ -10,14 +10,16 @@ public import NIOCore
 public final class RequestHandler: Sendable {
     private let current: CurrentTokens
     private let revoker: Revoker
+    private let refresher: RefreshService
     private let logger: Logger
     private let startedAt: UInt64
     private let version: String
 
     /// A handler serving the tokens in force in `tokens`, recording revocations with `revoker`.
-    public init(tokens: CurrentTokens, revoker: Revoker, version: String, logger: Logger) {
+    public init(tokens: CurrentTokens, revoker: Revoker, refresher: RefreshService, version: String, logger: Logger) {
         self.current = tokens
         self.revoker = revoker
+        self.refresher = refresher
         self.logger = logger
         self.version = version
         self.startedAt = monotonicNanoseconds()
@@ -57,7 +59,8 @@ public final class RequestHandler: Sendable {
         let tokens = current.service
         switch envelope.op {
         case VerifyRequest.op: return try verify(VerifyRequest(fields: envelope.fields), tokens: tokens).result
-        case IssueRequest.op: return try issue(IssueRequest(fields: envelope.fields), tokens: tokens).result
+        case IssueRequest.op: return try await issue(IssueRequest(fields: envelope.fields), tokens: tokens).result
+        case RefreshRequest.op: return try await refresh(RefreshRequest(fields: envelope.fields), tokens: tokens).result
         case RevokeRequest.op: return try await revoke(RevokeRequest(fields: envelope.fields), tokens: tokens).result
         case JWKSRequest.op:
             _ = try JWKSRequest(fields: envelope.fields)
@@ -73,8 +76,8 @@ public final class RequestHandler: Sendable {
         }
     }
 
-    private func issue(_ request: IssueRequest, tokens: TokenService) throws(AuthdError) -> IssueResult {
-        let result = try tokens.issuer.issue(request)
+    private func issue(_ request: IssueRequest, tokens: TokenService) async throws(AuthdError) -> IssueResult {
+        let result = request.refresh ? try await refresher.issue(request, tokens: tokens) : try tokens.issuer.issue(request)
         logger.info(
             "token issued",
             metadata: [
@@ -85,6 +88,26 @@ public final class RequestHandler: Sendable {
         return result
     }
 
+    private func refresh(_ request: RefreshRequest, tokens: TokenService) async throws(AuthdError) -> IssueResult {
+        do {
+            let result = try await refresher.refresh(request, tokens: tokens)
+            logger.info(
+                "token refreshed",
+                metadata: [
+                    AuditEvent.metadataKey: "\(AuditEvent.tokenIssued.messageID)", "authd.op": "refresh", "authd.jti": "\(result.jti)",
+                    "authd.exp": "\(result.expiresAt)",
+                ])
+            return result
+        } catch {
+            if error.code == .refreshReused {
+                logger.warning(
+                    "refresh token reused: session revoked",
+                    metadata: [AuditEvent.metadataKey: "\(AuditEvent.tokenRevoked.messageID)", "authd.op": "refresh", "authd.code": "\(error.code)"])
+            }
+            throw error
+        }
+    }
+
     private func revoke(_ request: RevokeRequest, tokens: TokenService) async throws(AuthdError) -> RevokeResult {
         let result = try await revoker.revoke(request, tokens: tokens)
         var metadata: Logger.Metadata = [
@@ -92,6 +115,7 @@ public final class RequestHandler: Sendable {
         ]
         switch request.target {
         case .token: metadata["authd.target"] = "token"
+        case .refreshToken: metadata["authd.target"] = "refresh_token"
         case .jti(let jti): metadata["authd.jti"] = "\(jti)"
         case .subject(let subject, let before):
             metadata["authd.sub"] = "\(subject)"

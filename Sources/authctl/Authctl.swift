@@ -10,9 +10,10 @@ struct Authctl: AsyncParsableCommand {
         discussion: """
             Exit status: 0 success; 1 other failure; 2 bad request; 3 daemon unreachable; \
             4 permission denied; 5 storage failure; 10 invalid token; 11 token expired; 12 token not yet valid; \
-            13 wrong audience; 14 token revoked; 15 insufficient role; 64 usage error.
+            13 wrong audience; 14 token revoked; 15 insufficient role; 17 refresh token reused; \
+            18 invalid refresh token; 64 usage error.
             """,
-        subcommands: [Issue.self, Verify.self, Revoke.self, JWKS.self, Status.self, Ping.self]
+        subcommands: [Issue.self, Verify.self, Refresh.self, Revoke.self, JWKS.self, Status.self, Ping.self]
     )
 
     @OptionGroup var options: GlobalOptions
@@ -38,11 +39,32 @@ extension Authctl {
         @Option(help: "Lifetime in seconds. [default: the daemon's]")
         var ttl: Int64?
 
+        @Flag(help: "Also get a refresh token (printed on a second line).")
+        var refresh = false
+
         func run() async throws {
             try await options.run { client throws(AuthdError) in
                 let result = try await client.issue(
-                    subject: subject, roles: roles, audience: audiences.isEmpty ? nil : audiences, ttl: ttl)
-                if options.json { options.printJSON(result.result) } else { print(result.accessToken) }
+                    subject: subject, roles: roles, audience: audiences.isEmpty ? nil : audiences, ttl: ttl, refresh: refresh)
+                printIssued(result, json: options.json)
+            }
+        }
+    }
+
+    struct Refresh: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Exchange a refresh token for a new access token and refresh token (printed on two lines).")
+
+        @ParentCommand var authctl: Authctl
+        var options: GlobalOptions { authctl.options }
+
+        @Argument(help: "The refresh token; '-' or nothing reads it from standard input.")
+        var refreshToken: String?
+
+        func run() async throws {
+            let token = try readToken(refreshToken)
+            try await options.run { client throws(AuthdError) in
+                printIssued(try await client.refresh(token), json: options.json)
             }
         }
     }
@@ -112,15 +134,20 @@ extension Authctl {
         @Option(help: "With --subject: revoke tokens issued at or before this Unix time. [default: now]")
         var before: Int64?
 
+        @Option(name: .customLong("refresh-token"), help: "Revoke this refresh token's whole session instead.")
+        var refreshToken: String?
+
         func validate() throws {
-            let given = [token != nil, jti != nil, subject != nil].filter { $0 }.count
-            guard given == 1 else { throw ValidationError("give exactly one of TOKEN, --jti or --subject") }
+            let given = [token != nil, jti != nil, subject != nil, refreshToken != nil].filter { $0 }.count
+            guard given == 1 else { throw ValidationError("give exactly one of TOKEN, --jti, --subject or --refresh-token") }
             if before != nil, subject == nil { throw ValidationError("--before goes with --subject") }
         }
 
         func run() async throws {
             let target: RevokeRequest.Target
-            if let jti {
+            if let refreshToken {
+                target = .refreshToken(refreshToken)
+            } else if let jti {
                 target = .jti(jti)
             } else if let subject {
                 target = .subject(subject, before: before)
@@ -186,4 +213,14 @@ extension Authctl {
             }
         }
     }
+}
+
+/// Prints an issued token (and its refresh token on a second line), or the whole result as JSON.
+func printIssued(_ result: IssueResult, json: Bool) {
+    if json {
+        print(JSONWriter.string(.object(result.result)))
+        return
+    }
+    print(result.accessToken)
+    if let refreshToken = result.refreshToken { print(refreshToken) }
 }

@@ -16,6 +16,8 @@ enum ExitStatus {
     static let wrongAudience: Int32 = 13
     static let tokenRevoked: Int32 = 14
     static let insufficientRole: Int32 = 15
+    static let refreshReused: Int32 = 17
+    static let invalidRefreshToken: Int32 = 18
 
     /// The status for a failure with this wire code.
     static func forCode(_ code: AuthdError.Code) -> Int32 {
@@ -30,6 +32,8 @@ enum ExitStatus {
         case .wrongAudience: wrongAudience
         case .tokenRevoked: tokenRevoked
         case .insufficientRole: insufficientRole
+        case .refreshReused: refreshReused
+        case .invalidRefreshToken: invalidRefreshToken
         default: failure
         }
     }

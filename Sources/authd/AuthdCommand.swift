@@ -85,9 +85,9 @@ struct AuthdCommand: AsyncParsableCommand {
             try TokenService(
                 configuration: settings.configuration.tokens, stateDirectory: settings.stateDirectory,
                 counters: counters, denylist: denylist, logger: logger))
-        let store: SQLiteRevocationStore
+        let store: SQLiteStore
         do {
-            store = try SQLiteRevocationStore(stateDirectory: settings.stateDirectory)
+            store = try SQLiteStore(stateDirectory: settings.stateDirectory)
             denylist.load(try store.load(now: SystemUnixClock().now()))
         } catch {
             throw StartupError("cannot open the revocation store: \(error.message)")
@@ -100,7 +100,9 @@ struct AuthdCommand: AsyncParsableCommand {
             } else {
                 .unixDomainSocket(path: settings.socketPath)
             }
-        let handler = RequestHandler(tokens: tokens, revoker: Revoker(store: store), version: authdVersion, logger: logger)
+        let handler = RequestHandler(
+            tokens: tokens, revoker: Revoker(store: store), refresher: RefreshService(store: store), version: authdVersion,
+            logger: logger)
         let server = AuthdServer(
             configuration: .init(address: address, maximumLineLength: settings.configuration.server.maximumLineLength),
             handler: handler, counters: counters, logger: logger,

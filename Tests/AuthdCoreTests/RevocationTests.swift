@@ -9,13 +9,13 @@ struct RevocationTests {
     /// A token service, a store in the same state directory and a revoker, sharing one clock.
     struct Harness {
         let fixture: TokenFixture
-        let store: SQLiteRevocationStore
+        let store: SQLiteStore
         let revoker: Revoker
 
         init() throws {
             let base = try TokenFixture()
             fixture = base
-            store = try SQLiteRevocationStore(stateDirectory: base.stateDirectory)
+            store = try SQLiteStore(stateDirectory: base.stateDirectory)
             revoker = Revoker(store: store, clock: base.clock)
         }
 
@@ -26,9 +26,9 @@ struct RevocationTests {
         }
 
         /// A restarted daemon: a new service and store over the same files, the denylist loaded.
-        func restarted() throws -> (TokenService, SQLiteRevocationStore) {
+        func restarted() throws -> (TokenService, SQLiteStore) {
             let denylist = Denylist()
-            let store = try SQLiteRevocationStore(stateDirectory: fixture.stateDirectory)
+            let store = try SQLiteStore(stateDirectory: fixture.stateDirectory)
             denylist.load(try store.load(now: fixture.clock.now()))
             let service = try TokenService(
                 configuration: fixture.configuration, stateDirectory: fixture.stateDirectory, clock: fixture.clock,
@@ -112,14 +112,14 @@ struct RevocationTests {
     @Test("group commit: 500 concurrent revocations, every one durable after reopening")
     func groupCommit() async throws {
         let directory = TemporaryDirectory()
-        let store = try SQLiteRevocationStore(stateDirectory: directory.path)
+        let store = try SQLiteStore(stateDirectory: directory.path)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<500 {
                 group.addTask { try await store.record([.token(jti: "jti-\(index)", expiresAt: 2_000_000_000)]) }
             }
             try await group.waitForAll()
         }
-        let reopened = try SQLiteRevocationStore(stateDirectory: directory.path)
+        let reopened = try SQLiteStore(stateDirectory: directory.path)
         let snapshot = try reopened.load(now: 1_800_000_000)
         #expect(Set(snapshot.tokens.map(\.jti)) == Set((0..<500).map { "jti-\($0)" }))
         #expect(try reopened.integrityCheck() == "ok")
@@ -128,7 +128,7 @@ struct RevocationTests {
     @Test("pruning drops only what has expired, in the store and in memory")
     func pruning() async throws {
         let directory = TemporaryDirectory()
-        let store = try SQLiteRevocationStore(stateDirectory: directory.path)
+        let store = try SQLiteStore(stateDirectory: directory.path)
         let records: [RevocationRecord] = [
             .token(jti: "old", expiresAt: 100), .token(jti: "new", expiresAt: 300), .subject("s", before: 50, expiresAt: 150),
         ]

@@ -84,8 +84,67 @@ struct RevocationIntegrationTests {
         }
         await client.close()
         #expect(await daemon.stop() == 0)
-        #expect(try SQLiteRevocationStore(stateDirectory: daemon.stateDirectory).integrityCheck() == "ok")
+        #expect(try SQLiteStore(stateDirectory: daemon.stateDirectory).integrityCheck() == "ok")
         print("crash test: \(promised.count) of \(attempted) revocations acknowledged across 50 SIGKILLs, all enforced")
+    }
+}
+
+extension RevocationIntegrationTests {
+    @Test("SIGKILL mid-refresh, 50 times: no refresh token is ever spent twice")
+    func refreshSurvivesKill() async throws {
+        let directory = TemporaryDirectory()
+        var daemon = try await DaemonProcess(directory: directory)
+        var spent: [String] = []
+        var current = try #require(try await daemon.client().issue(subject: "roamer", refresh: true).refreshToken)
+        var rotations = 0
+        for _ in 0..<50 {
+            let client = daemon.client()
+            let pid = daemon.process.processIdentifier
+            let presented = current
+            async let outcome: Result<IssueResult, AuthdError> = {
+                do { return .success(try await client.refresh(presented)) } catch let error as AuthdError { return .failure(error) }
+                catch { return .failure(AuthdError(.internalError, "\(error)")) }
+            }()
+            try? await Task.sleep(for: .microseconds(Int64.random(in: 0...6000)))
+            kill(pid, SIGKILL)
+            switch await outcome {
+            case .success(let result):
+                // Acknowledged: the presented token is spent for good.
+                spent.append(presented)
+                current = try #require(result.refreshToken)
+                rotations += 1
+            case .failure:
+                // Cut off: it may or may not have been spent. Find out after the restart.
+                break
+            }
+            await client.close()
+            _ = await daemon.waitForExit()
+            daemon = try await DaemonProcess(directory: directory)
+            if !spent.contains(current) {
+                let probe = daemon.client()
+                do {
+                    let result = try await probe.refresh(current)
+                    spent.append(current)
+                    current = try #require(result.refreshToken)
+                } catch let error as AuthdError {
+                    // The cut-off refresh had committed: the token was spent, so presenting it again
+                    // is reuse, and the session is gone. Start a new one.
+                    #expect(error.code == .refreshReused || error.code == .tokenRevoked, "\(error)")
+                    spent.append(current)
+                    current = try #require(try await probe.issue(subject: "roamer", refresh: true).refreshToken)
+                }
+                await probe.close()
+            }
+        }
+        let client = daemon.client()
+        for token in spent {
+            let error = await #expect(throws: AuthdError.self) { try await client.refresh(token) }
+            #expect(error?.code == .refreshReused || error?.code == .tokenRevoked)
+        }
+        await client.close()
+        #expect(await daemon.stop() == 0)
+        #expect(try SQLiteStore(stateDirectory: daemon.stateDirectory).integrityCheck() == "ok")
+        print("crash test: \(rotations) of 50 refreshes acknowledged before SIGKILL; \(spent.count) spent tokens all refused again")
     }
 }
 

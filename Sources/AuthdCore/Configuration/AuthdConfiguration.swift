@@ -24,6 +24,8 @@ public struct TokenConfiguration: Sendable, Equatable {
     public var leeway: Int64 = 30
     /// How long a signing key signs before a new one replaces it, in seconds.
     public var keyRotationInterval: Int64 = 86_400
+    /// How long a refresh token stays usable, in seconds; each refresh issues a fresh one.
+    public var refreshTTL: Int64 = 28_800
 
     /// The defaults.
     public init() {}
@@ -106,6 +108,7 @@ public struct AuthdConfiguration: Sendable, Equatable {
         tokens.leeway = try tokensTable.duration("leeway", default: tokens.leeway, in: 0...60)
         tokens.keyRotationInterval = try tokensTable.duration(
             "key_rotation_interval", default: tokens.keyRotationInterval, in: 60...31_536_000)
+        tokens.refreshTTL = try tokensTable.duration("refresh_ttl", default: tokens.refreshTTL, in: 60...2_592_000)
         guard tokens.ttl <= tokens.maximumTTL else {
             throw tokensTable.invalid("ttl", "\(tokens.ttl) s exceeds tokens.max_ttl (\(tokens.maximumTTL) s)")
         }

@@ -15,6 +15,7 @@ public final class Denylist: Sendable {
     private struct State {
         var tokens: [Key: Int64] = [:]
         var subjects: [String: (before: Int64, expiresAt: Int64)] = [:]
+        var families: [String: Int64] = [:]
     }
 
     private let state = Mutex(State())
@@ -36,13 +37,23 @@ public final class Denylist: Sendable {
         return Key(high: high, low: low)
     }
 
-    /// Whether a token with these claims has been revoked.
-    public func isRevoked(jti: String, subject: String, issuedAt: Int64) -> Bool {
+    /// Whether a token with these claims has been revoked: by its id, its subject, or its
+    /// refresh-token family (`sid`).
+    public func isRevoked(jti: String, subject: String, issuedAt: Int64, sessionID: String? = nil) -> Bool {
         let key = Self.key(for: jti)
         return state.withLock { state in
             if state.tokens[key] != nil { return true }
             if let watermark = state.subjects[subject], issuedAt <= watermark.before { return true }
+            if let sessionID, state.families[sessionID] != nil { return true }
             return false
+        }
+    }
+
+    /// Whether every token of `subject` issued at or before `issuedAt` is revoked.
+    public func isSubjectRevoked(_ subject: String, issuedAt: Int64) -> Bool {
+        state.withLock { state in
+            guard let watermark = state.subjects[subject] else { return false }
+            return issuedAt <= watermark.before
         }
     }
 
@@ -57,6 +68,8 @@ public final class Denylist: Sendable {
                 case .subject(let subject, let before, let expiresAt):
                     let current = state.subjects[subject]
                     state.subjects[subject] = (max(current?.before ?? before, before), max(current?.expiresAt ?? expiresAt, expiresAt))
+                case .family(let id, let expiresAt):
+                    state.families[id] = max(state.families[id] ?? expiresAt, expiresAt)
                 }
             }
         }
@@ -68,6 +81,7 @@ public final class Denylist: Sendable {
         fresh.tokens.reserveCapacity(snapshot.tokens.count)
         for entry in snapshot.tokens { fresh.tokens[Self.key(for: entry.jti)] = entry.expiresAt }
         for entry in snapshot.subjects { fresh.subjects[entry.subject] = (entry.before, entry.expiresAt) }
+        for entry in snapshot.families { fresh.families[entry.id] = entry.expiresAt }
         state.withLock { $0 = fresh }
     }
 
@@ -76,9 +90,13 @@ public final class Denylist: Sendable {
         state.withLock { state in
             state.tokens = state.tokens.filter { $0.value > now }
             state.subjects = state.subjects.filter { $0.value.expiresAt > now }
+            state.families = state.families.filter { $0.value > now }
         }
     }
 
     /// How many token ids and subjects are revoked.
     public var count: (tokens: Int, subjects: Int) { state.withLock { ($0.tokens.count, $0.subjects.count) } }
+
+    /// How many refresh-token families are revoked.
+    public var familyCount: Int { state.withLock { $0.families.count } }
 }

@@ -2,11 +2,11 @@ public import AuthdProtocol
 
 /// Carries out `revoke`: works out what to record, writes it durably, then enforces it.
 public struct Revoker: Sendable {
-    private let store: any RevocationStore
+    private let store: any RevocationStore & RefreshTokenStore
     private let clock: any UnixClock
 
     /// A revoker writing to `store`.
-    public init(store: any RevocationStore, clock: any UnixClock = SystemUnixClock()) {
+    public init(store: any RevocationStore & RefreshTokenStore, clock: any UnixClock = SystemUnixClock()) {
         self.store = store
         self.clock = clock
     }
@@ -36,6 +36,11 @@ public struct Revoker: Sendable {
                 throw .badRequest("field 'before' must be a time between 1970 and a year from now")
             }
             record = .subject(subject, before: cutoff, expiresAt: max(cutoff, now) + configuration.maximumTTL + configuration.leeway)
+        case .refreshToken(let refreshToken):
+            guard let familyID = try RefreshService(store: store, clock: clock).familyID(of: refreshToken) else {
+                throw AuthdError(.invalidRefreshToken, "unknown refresh token")
+            }
+            record = .family(familyID, expiresAt: horizon + configuration.refreshTTL)
         }
         do {
             try await store.record([record])

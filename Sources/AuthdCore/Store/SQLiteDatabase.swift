@@ -12,8 +12,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// A minimal, owned SQLite connection. Not thread-safe: each connection is used from one place.
-final class SQLiteDatabase {
+/// A minimal, owned SQLite connection. Not thread-safe by itself: ``SQLiteStore`` only touches it
+/// while holding its mutex, which is what the unchecked `Sendable` relies on.
+final class SQLiteDatabase: @unchecked Sendable {
     private var handle: OpaquePointer?
     let path: String
 

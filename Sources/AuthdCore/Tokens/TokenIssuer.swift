@@ -13,7 +13,8 @@ public struct TokenIssuer: Sendable {
     }
 
     /// Issues a token for `request`, or refuses it with `bad_request` naming the offending field.
-    public func issue(_ request: IssueRequest) throws(AuthdError) -> IssueResult {
+    /// `sessionID` becomes the `sid` claim of tokens minted for a refresh-token family.
+    public func issue(_ request: IssueRequest, sessionID: String? = nil) throws(AuthdError) -> IssueResult {
         try RequestLimits.checkIdentifier(request.subject, field: "sub")
         let roles = try RequestLimits.checkRoles(request.roles, field: "roles")
         let audience = request.audience ?? [configuration.audience]
@@ -44,6 +45,7 @@ public struct TokenIssuer: Sendable {
             "jti": .string(jti),
             "roles": .array(roles.map(JSONValue.string)),
         ]
+        if let sessionID { claims["sid"] = .string(sessionID) }
         for (key, value) in request.claims.entries { claims[key] = value }
 
         let key = keyRing.keySet.active

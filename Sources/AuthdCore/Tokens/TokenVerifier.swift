@@ -129,7 +129,8 @@ public struct TokenVerifier: Sendable {
             throw AuthdError(.tokenNotYetValid, "token is not valid before \(notBefore)")
         }
         guard now + leeway >= issuedAt else { throw AuthdError(.tokenNotYetValid, "token was issued in the future") }
-        guard !context.denylist.isRevoked(jti: jti, subject: subject, issuedAt: issuedAt) else {
+        let sessionID = claims["sid"]?.stringValue
+        guard !context.denylist.isRevoked(jti: jti, subject: subject, issuedAt: issuedAt, sessionID: sessionID) else {
             throw AuthdError(.tokenRevoked, "token has been revoked")
         }
         guard audience.contains(expected) else {

@@ -13,14 +13,20 @@ public struct IssueRequest: AuthdOperation, Hashable {
     public var ttl: Int64?
     /// Extra claims. Registered and authd-owned claims (`iss`, `sub`, `roles`, …) may not be set here.
     public var claims: JSONObject
+    /// Also return a refresh token that `refresh` exchanges for new tokens.
+    public var refresh: Bool
 
     /// An issue request.
-    public init(subject: String, roles: [String] = [], audience: [String]? = nil, ttl: Int64? = nil, claims: JSONObject = [:]) {
+    public init(
+        subject: String, roles: [String] = [], audience: [String]? = nil, ttl: Int64? = nil, claims: JSONObject = [:],
+        refresh: Bool = false
+    ) {
         self.subject = subject
         self.roles = roles
         self.audience = audience
         self.ttl = ttl
         self.claims = claims
+        self.refresh = refresh
     }
 
     public init(fields: JSONObject) throws(AuthdError) {
@@ -30,6 +36,7 @@ public struct IssueRequest: AuthdOperation, Hashable {
         audience = try reader.optionalStringOrArray("aud")
         ttl = try reader.optionalInt("ttl")
         claims = try reader.optionalObject("claims") ?? [:]
+        refresh = try reader.optionalBool("refresh") ?? false
         try reader.finish()
     }
 
@@ -39,6 +46,7 @@ public struct IssueRequest: AuthdOperation, Hashable {
         if let audience { object["aud"] = .strings(audience) }
         if let ttl { object["ttl"] = .int(ttl) }
         if !claims.isEmpty { object["claims"] = .object(claims) }
+        if refresh { object["refresh"] = true }
         return object
     }
 }
@@ -55,14 +63,23 @@ public struct IssueResult: AuthdOperationResult, Hashable {
     public var expiresAt: Int64
     /// The token's unique id (`jti`), for revocation and audit.
     public var jti: String
+    /// An opaque refresh token, when one was asked for (or on `refresh`).
+    public var refreshToken: String?
+    /// When the refresh token expires, Unix seconds.
+    public var refreshExpiresAt: Int64?
 
     /// An issue result.
-    public init(accessToken: String, tokenType: String = "Bearer", expiresIn: Int64, expiresAt: Int64, jti: String) {
+    public init(
+        accessToken: String, tokenType: String = "Bearer", expiresIn: Int64, expiresAt: Int64, jti: String,
+        refreshToken: String? = nil, refreshExpiresAt: Int64? = nil
+    ) {
         self.accessToken = accessToken
         self.tokenType = tokenType
         self.expiresIn = expiresIn
         self.expiresAt = expiresAt
         self.jti = jti
+        self.refreshToken = refreshToken
+        self.refreshExpiresAt = refreshExpiresAt
     }
 
     public init(result: JSONObject) throws(AuthdError) {
@@ -72,12 +89,17 @@ public struct IssueResult: AuthdOperationResult, Hashable {
         expiresIn = try reader.int("expires_in")
         expiresAt = try reader.int("expires_at")
         jti = try reader.string("jti")
+        refreshToken = try reader.optionalString("refresh_token")
+        refreshExpiresAt = try reader.optionalInt("refresh_expires_at")
     }
 
     public var result: JSONObject {
-        [
+        var object: JSONObject = [
             "access_token": .string(accessToken), "token_type": .string(tokenType),
             "expires_in": .int(expiresIn), "expires_at": .int(expiresAt), "jti": .string(jti),
         ]
+        if let refreshToken { object["refresh_token"] = .string(refreshToken) }
+        if let refreshExpiresAt { object["refresh_expires_at"] = .int(refreshExpiresAt) }
+        return object
     }
 }

@@ -16,6 +16,8 @@ public struct RevokeRequest: AuthdOperation, Hashable {
         case jti(String)
         /// Every token of a subject issued at or before `before` (Unix seconds; default now).
         case subject(String, before: Int64?)
+        /// A refresh token's whole family, and every access token minted from it.
+        case refreshToken(String)
     }
 
     /// What to revoke.
@@ -30,13 +32,16 @@ public struct RevokeRequest: AuthdOperation, Hashable {
         let jti = try reader.optionalString("jti")
         let subject = try reader.optionalString("sub")
         let before = try reader.optionalInt("before")
+        let refreshToken = try reader.optionalString("refresh_token")
         try reader.finish()
-        switch (token, jti, subject) {
-        case (let token?, nil, nil) where before == nil: target = .token(token)
-        case (nil, let jti?, nil) where before == nil: target = .jti(jti)
-        case (nil, nil, let subject?): target = .subject(subject, before: before)
+        switch (token, jti, subject, refreshToken) {
+        case (let token?, nil, nil, nil) where before == nil: target = .token(token)
+        case (nil, let jti?, nil, nil) where before == nil: target = .jti(jti)
+        case (nil, nil, let subject?, nil): target = .subject(subject, before: before)
+        case (nil, nil, nil, let refreshToken?) where before == nil: target = .refreshToken(refreshToken)
         default:
-            throw .badRequest("give exactly one of 'token', 'jti' or 'sub' ('before' goes only with 'sub')")
+            throw .badRequest(
+                "give exactly one of 'token', 'jti', 'sub' or 'refresh_token' ('before' goes only with 'sub')")
         }
     }
 
@@ -48,6 +53,7 @@ public struct RevokeRequest: AuthdOperation, Hashable {
             var object: JSONObject = ["sub": .string(subject)]
             if let before { object["before"] = .int(before) }
             return object
+        case .refreshToken(let token): return ["refresh_token": .string(token)]
         }
     }
 }
