@@ -25,10 +25,10 @@ struct RevocationTests {
             try await revoker.revoke(RevokeRequest(target), tokens: service).revoked
         }
 
-        /// A restarted daemon: a new service and store over the same files, the denylist loaded.
+        /// A restarted daemon: a new service over the same files, its denylist loaded from disk.
+        /// (The store holds an exclusive lock, so the open store does the reading.)
         func restarted() throws -> (TokenService, SQLiteStore) {
             let denylist = Denylist()
-            let store = try SQLiteStore(stateDirectory: fixture.stateDirectory)
             denylist.load(try store.load(now: fixture.clock.now()))
             let service = try TokenService(
                 configuration: fixture.configuration, stateDirectory: fixture.stateDirectory, clock: fixture.clock,
@@ -112,12 +112,14 @@ struct RevocationTests {
     @Test("group commit: 500 concurrent revocations, every one durable after reopening")
     func groupCommit() async throws {
         let directory = TemporaryDirectory()
-        let store = try SQLiteStore(stateDirectory: directory.path)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for index in 0..<500 {
-                group.addTask { try await store.record([.token(jti: "jti-\(index)", expiresAt: 2_000_000_000)]) }
+        do {
+            let store = try SQLiteStore(stateDirectory: directory.path)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<500 {
+                    group.addTask { try await store.record([.token(jti: "jti-\(index)", expiresAt: 2_000_000_000)]) }
+                }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
         }
         let reopened = try SQLiteStore(stateDirectory: directory.path)
         let snapshot = try reopened.load(now: 1_800_000_000)

@@ -217,3 +217,46 @@ struct RevocationFaultTests {
         #expect(await waitForExit(process) == 0)
     }
 }
+
+extension RevocationFaultTests {
+    /// Whether `chattr +i` works on this machine's temporary directory (root, and a file system
+    /// with the immutable attribute, such as ext4).
+    static let immutableFilesWork: Bool = {
+        let path = "/tmp/authd-chattr-probe-\(getpid())"
+        FileManager.default.createFile(atPath: path, contents: nil)
+        defer {
+            _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/chattr"), arguments: ["-i", path]).waitUntilExit()
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        guard let process = try? Process.run(URL(fileURLWithPath: "/usr/bin/chattr"), arguments: ["+i", path]) else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }()
+
+    @Test(
+        "a state directory made read-only under a running daemon: storage_failure, verify serves, recovery",
+        .enabled(if: immutableFilesWork, "chattr +i is not available for the temporary directory"))
+    func readOnlyState() async throws {
+        let directory = TemporaryDirectory()
+        let daemon = try await DaemonProcess(directory: directory)
+        let client = daemon.client()
+        let victim = try await client.issue(subject: "victim")
+        _ = try await client.revoke(.jti("warm-up"))  // the database and its WAL exist
+        // Root ignores permission bits, but not the immutable attribute: writes to the open files
+        // fail with EPERM, as on a read-only file system.
+        let files = try FileManager.default.contentsOfDirectory(atPath: daemon.stateDirectory)
+            .filter { $0.hasPrefix("authd.db") }.map { daemon.stateDirectory + "/" + $0 }
+        let frozen = try await runCommand("/usr/bin/chattr", ["+i", daemon.stateDirectory] + files)
+        #expect(frozen.status == 0, "\(frozen.stderr)")
+        let failed = await #expect(throws: AuthdError.self) { try await client.revoke(.token(victim.accessToken)) }
+        #expect(failed?.code == .storageFailure)
+        #expect(try await client.verify(token: victim.accessToken).subject == "victim")
+        let thawed = try await runCommand("/usr/bin/chattr", ["-i", daemon.stateDirectory] + files)
+        #expect(thawed.status == 0, "\(thawed.stderr)")
+        #expect(try await client.revoke(.token(victim.accessToken)).revoked == 1)
+        let refused = await #expect(throws: AuthdError.self) { try await client.verify(token: victim.accessToken) }
+        #expect(refused?.code == .tokenRevoked)
+        await client.close()
+        #expect(await daemon.stop() == 0)
+    }
+}

@@ -31,6 +31,10 @@ public final class SQLiteStore: Sendable {
     public init(stateDirectory: String) throws(StoreError) {
         path = stateDirectory + "/authd.db"
         let database = try SQLiteDatabase(path: path)
+        // authd is the database's only user. Exclusive locking keeps the WAL index in process
+        // memory instead of a memory-mapped -shm file, so a state directory that turns read-only
+        // or full gives write errors that authd reports, never a SIGBUS that kills it.
+        _ = try database.scalarText("PRAGMA locking_mode=EXCLUSIVE")
         let mode = try database.scalarText("PRAGMA journal_mode=WAL")
         guard mode == "wal" else { throw StoreError("cannot switch \(path) to WAL mode (got \(mode ?? "nothing"))") }
         try database.execute(Self.schema)
