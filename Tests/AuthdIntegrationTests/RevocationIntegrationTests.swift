@@ -4,7 +4,7 @@ import AuthdProtocol
 import Foundation
 import Testing
 
-@Suite("Revocation through the real daemon")
+@Suite("Revocation through the real daemon", .serialized)
 struct RevocationIntegrationTests {
     @Test("authctl revoke by token, jti and subject; enforced at once and after a restart")
     func revokeAndRestart() async throws {

@@ -93,7 +93,10 @@ final class DaemonProcess: @unchecked Sendable {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
-    func client() -> AuthdClient { AuthdClient(socketPath: socketPath) }
+    /// A client with a generous timeout: the suite runs many daemons in parallel on two cores.
+    func client() -> AuthdClient {
+        AuthdClient(configuration: .init(socketPath: socketPath, requestTimeout: .seconds(60)))
+    }
 }
 
 struct DaemonError: Error, CustomStringConvertible {
