@@ -74,8 +74,8 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 try await listener.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        group.addTask { await self.serve(connection) }
+                    for try await accepted in inbound {
+                        group.addTask { await self.serve(accepted.connection, credentials: accepted.credentials) }
                     }
                 }
             }
@@ -109,24 +109,30 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
         guard case .serving(let listener) = state.withLock({ $0 }) else { return false }
         // A hop through the listener's event loop (which also runs the accept loop), then the handler.
         guard (try? await listener.eventLoop.submit({}).get()) != nil else { return false }
-        let reply = await handler.reply(to: ByteBuffer(string: #"{"op":"ping"}"#))
+        let reply = await handler.reply(to: ByteBuffer(string: #"{"op":"ping"}"#), caller: .daemon)
         guard case .success = reply.outcome else { return false }
         return true
     }
 
     private typealias Connection = NIOAsyncChannel<RequestFrame, ByteBuffer>
 
-    private func bind() async throws -> NIOAsyncChannel<Connection, Never> {
+    /// A connection and what the kernel said about its peer at accept.
+    private struct Accepted: Sendable {
+        let connection: Connection
+        let credentials: PeerCredentials
+    }
+
+    private func bind() async throws -> NIOAsyncChannel<Accepted, Never> {
         let maximumLineLength = configuration.maximumLineLength
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             // A client that shuts down its write side after the last request still gets its replies.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
-            channel.eventLoop.makeCompletedFuture {
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Accepted> = { channel in
+            PeerCredentials.read(from: channel).flatMapThrowing { credentials in
                 try channel.pipeline.syncOperations.addHandler(
                     ByteToMessageHandler(RequestLineDecoder(maximumLineLength: maximumLineLength)))
-                return try Connection(wrappingChannelSynchronously: channel)
+                return Accepted(connection: try Connection(wrappingChannelSynchronously: channel), credentials: credentials)
             }
         }
         switch configuration.address.kind {
@@ -143,7 +149,7 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
 
     /// Serves one connection until the client closes it, it breaks the protocol, or shutdown.
     /// Errors end only this connection, never the server.
-    private func serve(_ connection: Connection) async {
+    private func serve(_ connection: Connection, credentials: PeerCredentials) async {
         counters.connectionOpened()
         guard connections.register(connection.channel) else {
             counters.connectionClosed()
@@ -153,12 +159,14 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
             counters.connectionClosed()
             connections.unregister(connection.channel)
         }
+        // Supplementary groups come from the user database once per connection, off the event loop.
+        let caller = Caller.resolving(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid)
         do {
             try await connection.executeThenClose { inbound, outbound in
                 for try await frame in inbound {
                     switch frame {
                     case .line(let line):
-                        let reply = await handler.reply(to: line)
+                        let reply = await handler.reply(to: line, caller: caller)
                         try await outbound.write(encode(reply, allocator: connection.channel.allocator))
                     case .tooLong:
                         logger.notice("request line too long; closing the connection", metadata: ["authd.op": "read"])

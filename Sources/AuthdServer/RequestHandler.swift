@@ -11,13 +11,18 @@ public final class RequestHandler: Sendable {
     private let current: CurrentTokens
     private let revoker: Revoker
     private let refresher: RefreshService
+    private let policy: CurrentPolicy
     private let logger: Logger
     private let startedAt: UInt64
     private let version: String
 
     /// A handler serving the tokens in force in `tokens`, recording revocations with `revoker`.
-    public init(tokens: CurrentTokens, revoker: Revoker, refresher: RefreshService, version: String, logger: Logger) {
+    public init(
+        tokens: CurrentTokens, policy: CurrentPolicy, revoker: Revoker, refresher: RefreshService, version: String,
+        logger: Logger
+    ) {
         self.current = tokens
+        self.policy = policy
         self.revoker = revoker
         self.refresher = refresher
         self.logger = logger
@@ -25,8 +30,8 @@ public final class RequestHandler: Sendable {
         self.startedAt = monotonicNanoseconds()
     }
 
-    /// The reply to one request line (without its newline).
-    public func reply(to line: ByteBuffer) async -> ReplyEnvelope {
+    /// The reply to one request line (without its newline) from `caller`.
+    public func reply(to line: ByteBuffer, caller: Caller) async -> ReplyEnvelope {
         let parsed = line.withUnsafeReadableBytes { bytes in
             Result { () throws(RequestParseError) in try RequestEnvelope.parse(bytes) }
         }
@@ -38,8 +43,9 @@ public final class RequestHandler: Sendable {
             return ReplyEnvelope(id: error.id, outcome: .failure(error.error))
         }
         do {
-            return ReplyEnvelope(id: envelope.id, outcome: .success(try await dispatch(envelope)))
+            return ReplyEnvelope(id: envelope.id, outcome: .success(try await dispatch(envelope, caller: caller)))
         } catch {
+            if error.code == .permissionDenied { logDenial(op: envelope.op, caller: caller, error) }
             if envelope.op != VerifyRequest.op { logRefusal(op: envelope.op, error) }
             return ReplyEnvelope(id: envelope.id, outcome: .failure(error))
         }
@@ -55,11 +61,28 @@ public final class RequestHandler: Sendable {
             ])
     }
 
-    private func dispatch(_ envelope: RequestEnvelope) async throws(AuthdError) -> JSONObject {
+    private func logDenial(op: String, caller: Caller, _ error: AuthdError) {
+        logger.notice(
+            "permission denied",
+            metadata: [
+                AuditEvent.metadataKey: "\(AuditEvent.permissionDenied.messageID)", "authd.op": "\(Self.printable(op))",
+                "authd.peer_uid": "\(caller.uid)", "authd.peer_gid": "\(caller.gid)", "authd.peer_pid": "\(caller.pid)",
+                "authd.reason": "\(error.message)",
+            ])
+    }
+
+    private func dispatch(_ envelope: RequestEnvelope, caller: Caller) async throws(AuthdError) -> JSONObject {
         let tokens = current.service
+        let policy = self.policy.policy
+        if envelope.op == IssueRequest.op || envelope.op == RevokeRequest.op {
+            try policy.authorize(envelope.op, caller: caller)
+        }
         switch envelope.op {
         case VerifyRequest.op: return try verify(VerifyRequest(fields: envelope.fields), tokens: tokens).result
-        case IssueRequest.op: return try await issue(IssueRequest(fields: envelope.fields), tokens: tokens).result
+        case IssueRequest.op:
+            let request = try IssueRequest(fields: envelope.fields)
+            try policy.authorizeIssue(request, caller: caller)
+            return try await issue(request, tokens: tokens).result
         case RefreshRequest.op: return try await refresh(RefreshRequest(fields: envelope.fields), tokens: tokens).result
         case RevokeRequest.op: return try await revoke(RevokeRequest(fields: envelope.fields), tokens: tokens).result
         case JWKSRequest.op:

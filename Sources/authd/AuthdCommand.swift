@@ -100,11 +100,14 @@ struct AuthdCommand: AsyncParsableCommand {
             } else {
                 .unixDomainSocket(path: settings.socketPath)
             }
+        let policy = CurrentPolicy(settings.configuration.policy)
         let handler = RequestHandler(
-            tokens: tokens, revoker: Revoker(store: store), refresher: RefreshService(store: store), version: authdVersion,
+            tokens: tokens, policy: policy, revoker: Revoker(store: store), refresher: RefreshService(store: store), version: authdVersion,
             logger: logger)
         let server = AuthdServer(
-            configuration: .init(address: address, maximumLineLength: settings.configuration.server.maximumLineLength),
+            configuration: .init(
+                address: address, maximumLineLength: settings.configuration.server.maximumLineLength,
+                socketMode: settings.configuration.server.socketMode),
             handler: handler, counters: counters, logger: logger,
             onReady: { notifier.send(["READY=1", "STATUS=serving"]) })
 
@@ -116,10 +119,11 @@ struct AuthdCommand: AsyncParsableCommand {
             if fresh.configuration.server != settings.configuration.server || fresh.socketPath != settings.socketPath {
                 logger.warning("changes to [server] take effect when authd restarts")
             }
-            tokens.replace(
-                with: try TokenService(
+            let reloadedTokens = try TokenService(
                     configuration: fresh.configuration.tokens, stateDirectory: fresh.stateDirectory, counters: counters,
-                    denylist: denylist, logger: logger))
+                    denylist: denylist, logger: logger)
+            tokens.replace(with: reloadedTokens)
+            policy.replace(with: fresh.configuration.policy)
         }
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [

@@ -39,6 +39,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maximumLineLength = 65_536
     /// Exit after this many seconds without connections (for socket activation); 0 never exits.
     public var exitIdleAfter: Int64 = 0
+    /// The mode of a socket file authd binds itself (systemd's `SocketMode=` applies otherwise).
+    public var socketMode: UInt32 = 0o660
 
     /// The defaults.
     public init() {}
@@ -73,6 +75,8 @@ public struct AuthdConfiguration: Sendable, Equatable {
     public var server = ServerConfiguration()
     /// Logging settings.
     public var log = LogConfiguration()
+    /// Who may issue, revoke and administer.
+    public var policy = Policy()
     /// Where keys and (later) the database live: `[state] directory`.
     public var stateDirectory = "/var/lib/authd"
 
@@ -92,6 +96,7 @@ public struct AuthdConfiguration: Sendable, Equatable {
         var serverTable = try root.table("server")
         var stateTable = try root.table("state")
         var logTable = try root.table("log")
+        var policyTable = try root.table("policy")
         try root.finish()
 
         var tokens = TokenConfiguration()
@@ -124,6 +129,12 @@ public struct AuthdConfiguration: Sendable, Equatable {
         server.maximumLineLength = Int(
             try serverTable.integer("max_line_bytes", default: Int64(server.maximumLineLength), in: 1024...16_777_216))
         server.exitIdleAfter = try serverTable.duration("exit_idle_after", default: 0, in: 0...31_536_000)
+        if let modeText = try serverTable.optionalString("socket_mode") {
+            guard let mode = UInt32(modeText, radix: 8), mode <= 0o777, mode & 0o111 == 0 else {
+                throw serverTable.invalid("socket_mode", "'\(modeText)' is not an octal mode such as \"0660\"")
+            }
+            server.socketMode = mode
+        }
         try serverTable.finish()
 
         var log = LogConfiguration()
@@ -139,11 +150,50 @@ public struct AuthdConfiguration: Sendable, Equatable {
         }
         try logTable.finish()
         self.log = log
+        self.policy = try Self.policy(from: &policyTable)
 
         self.tokens = tokens
         self.server = server
         self.stateDirectory = try stateTable.string("directory", default: stateDirectory)
         try stateTable.finish()
+    }
+
+    private static func policy(from table: inout ConfigTableReader) throws(StartupError) -> Policy {
+        var grants: [Policy.Grant] = []
+        for var grant in try table.tables("grant") {
+            let uid = grant.raw("uid")
+            let user = try grant.optionalString("user")
+            let group = try grant.optionalString("group")
+            let principal: Policy.Grant.Principal
+            switch (uid, user, group) {
+            case (.integer(let number)?, nil, nil):
+                guard let value = UInt32(exactly: number) else { throw grant.invalid("uid", "\(number) is not a uid") }
+                principal = .uid(value)
+            case (nil, let name?, nil):
+                guard let value = UserDatabase.uid(ofUser: name) else { throw grant.invalid("user", "no user named '\(name)'") }
+                principal = .uid(value)
+            case (nil, nil, let name?):
+                guard let value = UserDatabase.gid(ofGroup: name) else { throw grant.invalid("group", "no group named '\(name)'") }
+                principal = .gid(value)
+            default:
+                throw grant.invalid("uid", "give exactly one of uid (an integer), user or group")
+            }
+            let ops = try grant.optionalStrings("ops") ?? []
+            guard !ops.isEmpty else { throw grant.invalid("ops", "must name at least one op") }
+            for op in ops where !Policy.grantableOps.contains(op) {
+                throw grant.invalid("ops", "unknown op '\(op)' (grantable: issue, revoke, admin, *)")
+            }
+            let roles = try grant.optionalStrings("roles")
+            let subjects = try grant.optionalStrings("subjects")
+            let audiences = try grant.optionalStrings("audiences")
+            try grant.finish()
+            grants.append(
+                Policy.Grant(
+                    principal: principal, ops: Set(ops), roles: roles.map { Set($0) }, subjects: subjects,
+                    audiences: audiences.map { Set($0) }))
+        }
+        try table.finish()
+        return Policy(grants: grants)
     }
 
     /// Reads the configuration from `path`. A missing file gives the defaults only when

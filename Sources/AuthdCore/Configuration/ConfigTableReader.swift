@@ -101,6 +101,36 @@ struct ConfigTableReader {
         return total
     }
 
+    /// An array of tables (`[[name]]`), each with its own reader.
+    mutating func tables(_ key: String) throws(StartupError) -> [ConfigTableReader] {
+        switch raw(key) {
+        case nil: return []
+        case .array(let elements)?:
+            var readers: [ConfigTableReader] = []
+            for (index, element) in elements.enumerated() {
+                guard case .table(let table) = element else { throw invalid(key, "expected tables ([[\(name(key))]])") }
+                readers.append(ConfigTableReader(table, prefix: "\(name(key))[\(index)]"))
+            }
+            return readers
+        case let other?: throw invalid(key, "expected an array of tables, found \(other.typeName)")
+        }
+    }
+
+    /// An optional array of strings.
+    mutating func optionalStrings(_ key: String) throws(StartupError) -> [String]? {
+        switch raw(key) {
+        case nil: return nil
+        case .array(let elements)?:
+            var strings: [String] = []
+            for element in elements {
+                guard case .string(let text) = element else { throw invalid(key, "expected an array of strings") }
+                strings.append(text)
+            }
+            return strings
+        case let other?: throw invalid(key, "expected an array of strings, found \(other.typeName)")
+        }
+    }
+
     func finish() throws(StartupError) {
         for entry in table.entries where !consumed.contains(entry.key) {
             throw StartupError("invalid configuration: unknown key '\(name(entry.key))'")
