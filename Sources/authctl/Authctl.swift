@@ -125,16 +125,17 @@ extension Authctl {
         @Argument(help: "The token to revoke; '-' reads it from standard input.")
         var token: String?
 
-        @Option(help: "Revoke this token id (jti) instead.")
+        // Unconditional: a base64url jti (or a subject) may begin with '-'.
+        @Option(parsing: .unconditional, help: "Revoke this token id (jti) instead.")
         var jti: String?
 
-        @Option(help: "Revoke every token of this subject instead.")
+        @Option(parsing: .unconditional, help: "Revoke every token of this subject instead.")
         var subject: String?
 
         @Option(help: "With --subject: revoke tokens issued at or before this Unix time. [default: now]")
         var before: Int64?
 
-        @Option(name: .customLong("refresh-token"), help: "Revoke this refresh token's whole session instead.")
+        @Option(name: .customLong("refresh-token"), parsing: .unconditional, help: "Revoke this refresh token's whole session instead.")
         var refreshToken: String?
 
         func validate() throws {
