@@ -118,6 +118,42 @@ public final class AuthdClient: Sendable {
         try await send(RevokeRequest(target))
     }
 
+    /// The check a service runs on every request: the `Authorization` header's bearer token, verified,
+    /// with the roles the endpoint needs.
+    ///
+    /// ```swift
+    /// switch await authd.authorize(bearer: request.headers["Authorization"], requireAnyRole: ["admin"]) {
+    /// case .authorized(let claims): return serve(claims.subject)
+    /// case .unauthenticated: return .unauthorized      // 401: missing, invalid, expired or revoked
+    /// case .forbidden: return .forbidden               // 403: a good token without the role
+    /// case .unavailable: return .serviceUnavailable    // authd could not be asked: fail closed
+    /// }
+    /// ```
+    public func authorize(
+        bearer authorizationHeader: String?, requireAnyRole roles: [String]? = nil, audience: String? = nil
+    ) async -> Authorization {
+        guard let header = authorizationHeader, let token = Self.bearerToken(header) else {
+            return .unauthenticated(AuthdError(.invalidToken, "no bearer token"))
+        }
+        do {
+            return .authorized(try await verify(token: token, audience: audience, rolesAny: roles))
+        } catch {
+            switch error.code {
+            case .insufficientRole: return .forbidden(error)
+            case .daemonUnreachable, .internalError, .storageFailure: return .unavailable(error)
+            default: return .unauthenticated(error)
+            }
+        }
+    }
+
+    /// `Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1), or `nil`.
+    static func bearerToken(_ header: String) -> String? {
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: " ")
+        return token.isEmpty || token.contains(" ") ? nil : token
+    }
+
     /// The public keys that verify authd's tokens.
     public func jwks() async throws(AuthdError) -> JWKSResult { try await send(JWKSRequest()) }
 
@@ -206,5 +242,37 @@ extension Duration {
     fileprivate var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+/// The outcome of ``AuthdClient/authorize(bearer:requireAnyRole:audience:)``, shaped like the HTTP
+/// answer a service gives.
+public enum Authorization: Sendable {
+    /// The token is good and has a required role: serve the request.
+    case authorized(VerifyResult)
+    /// No token, or a bad one (invalid, expired, revoked, wrong audience): HTTP 401.
+    case unauthenticated(AuthdError)
+    /// A good token without the required role: HTTP 403.
+    case forbidden(AuthdError)
+    /// authd could not answer: fail closed, HTTP 503.
+    case unavailable(AuthdError)
+
+    /// The HTTP status this outcome maps to.
+    public var httpStatus: Int {
+        switch self {
+        case .authorized: 200
+        case .unauthenticated: 401
+        case .forbidden: 403
+        case .unavailable: 503
+        }
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in character: Character) -> String {
+        var view = self
+        while view.first == character { view.removeFirst() }
+        while view.last == character { view.removeLast() }
+        return String(view)
     }
 }

@@ -82,9 +82,11 @@ public final class RequestHandler: Sendable {
         case IssueRequest.op:
             let request = try IssueRequest(fields: envelope.fields)
             try policy.authorizeIssue(request, caller: caller)
-            return try await issue(request, tokens: tokens).result
-        case RefreshRequest.op: return try await refresh(RefreshRequest(fields: envelope.fields), tokens: tokens).result
-        case RevokeRequest.op: return try await revoke(RevokeRequest(fields: envelope.fields), tokens: tokens).result
+            return try await issue(request, tokens: tokens, caller: caller).result
+        case RefreshRequest.op:
+            return try await refresh(RefreshRequest(fields: envelope.fields), tokens: tokens, caller: caller).result
+        case RevokeRequest.op:
+            return try await revoke(RevokeRequest(fields: envelope.fields), tokens: tokens, caller: caller).result
         case JWKSRequest.op:
             _ = try JWKSRequest(fields: envelope.fields)
             return tokens.jwks().result
@@ -99,19 +101,24 @@ public final class RequestHandler: Sendable {
         }
     }
 
-    private func issue(_ request: IssueRequest, tokens: TokenService) async throws(AuthdError) -> IssueResult {
+    private func issue(_ request: IssueRequest, tokens: TokenService, caller: Caller) async throws(AuthdError) -> IssueResult {
         let result = request.refresh ? try await refresher.issue(request, tokens: tokens) : try tokens.issuer.issue(request)
         logger.info(
             "token issued",
             metadata: [
                 AuditEvent.metadataKey: "\(AuditEvent.tokenIssued.messageID)", "authd.op": "issue", "authd.sub": "\(request.subject)", "authd.jti": "\(result.jti)",
                 "authd.kid": "\(tokens.activeKeyID)", "authd.roles": "\(request.roles.joined(separator: ","))",
-                "authd.exp": "\(result.expiresAt)",
-            ])
+                "authd.exp": "\(result.expiresAt)", "authd.refresh": "\(request.refresh)",
+            ].merging(Self.peer(caller)) { current, _ in current })
         return result
     }
 
-    private func refresh(_ request: RefreshRequest, tokens: TokenService) async throws(AuthdError) -> IssueResult {
+    /// The caller's credentials as audit metadata (AUTHD_PEER_UID/GID/PID in the journal).
+    private static func peer(_ caller: Caller) -> Logger.Metadata {
+        ["authd.peer_uid": "\(caller.uid)", "authd.peer_gid": "\(caller.gid)", "authd.peer_pid": "\(caller.pid)"]
+    }
+
+    private func refresh(_ request: RefreshRequest, tokens: TokenService, caller: Caller) async throws(AuthdError) -> IssueResult {
         do {
             let result = try await refresher.refresh(request, tokens: tokens)
             logger.info(
@@ -119,23 +126,25 @@ public final class RequestHandler: Sendable {
                 metadata: [
                     AuditEvent.metadataKey: "\(AuditEvent.tokenIssued.messageID)", "authd.op": "refresh", "authd.jti": "\(result.jti)",
                     "authd.exp": "\(result.expiresAt)",
-                ])
+                ].merging(Self.peer(caller)) { current, _ in current })
             return result
         } catch {
             if error.code == .refreshReused {
                 logger.warning(
                     "refresh token reused: session revoked",
-                    metadata: [AuditEvent.metadataKey: "\(AuditEvent.tokenRevoked.messageID)", "authd.op": "refresh", "authd.code": "\(error.code)"])
+                    metadata: [
+                        AuditEvent.metadataKey: "\(AuditEvent.tokenRevoked.messageID)", "authd.op": "refresh", "authd.code": "\(error.code)",
+                    ].merging(Self.peer(caller)) { current, _ in current })
             }
             throw error
         }
     }
 
-    private func revoke(_ request: RevokeRequest, tokens: TokenService) async throws(AuthdError) -> RevokeResult {
+    private func revoke(_ request: RevokeRequest, tokens: TokenService, caller: Caller) async throws(AuthdError) -> RevokeResult {
         let result = try await revoker.revoke(request, tokens: tokens)
         var metadata: Logger.Metadata = [
             AuditEvent.metadataKey: "\(AuditEvent.tokenRevoked.messageID)", "authd.op": "revoke", "authd.revoked": "\(result.revoked)",
-        ]
+        ].merging(Self.peer(caller)) { current, _ in current }
         switch request.target {
         case .token: metadata["authd.target"] = "token"
         case .refreshToken: metadata["authd.target"] = "refresh_token"

@@ -102,3 +102,31 @@ struct ClientRoundTripTests {
         #expect(await second.stop() == 0)
     }
 }
+
+@Suite("AuthdClient.authorize: the per-request check, as 401 and 403")
+struct AuthorizeTests {
+    @Test("authorized 200, no or bad token 401, missing role 403, revoked 401, daemon down 503")
+    func mapping() async throws {
+        let daemon = try await DaemonProcess()
+        let client = daemon.client()
+        let user = try await client.issue(subject: "alice", roles: ["user"]).accessToken
+        let admin = try await client.issue(subject: "root", roles: ["admin", "user"]).accessToken
+        #expect(await client.authorize(bearer: "Bearer \(user)").httpStatus == 200)
+        #expect(await client.authorize(bearer: "bearer  \(user)", requireAnyRole: ["user"]).httpStatus == 200)
+        #expect(await client.authorize(bearer: "Bearer \(user)", requireAnyRole: ["admin"]).httpStatus == 403)
+        #expect(await client.authorize(bearer: "Bearer \(admin)", requireAnyRole: ["admin"]).httpStatus == 200)
+        for header in [nil, "", "Bearer", "Basic \(user)", "Bearer \(user)x", "Bearer a b", user] as [String?] {
+            #expect(await client.authorize(bearer: header, requireAnyRole: ["admin"]).httpStatus == 401, "\(header ?? "nil")")
+        }
+        if case .authorized(let claims) = await client.authorize(bearer: "Bearer \(user)") {
+            #expect(claims.subject == "alice")
+        } else {
+            Issue.record("expected authorized")
+        }
+        _ = try await client.revoke(.token(user))
+        #expect(await client.authorize(bearer: "Bearer \(user)").httpStatus == 401)
+        #expect(await daemon.stop() == 0)
+        #expect(await client.authorize(bearer: "Bearer \(admin)").httpStatus == 503)
+        await client.close()
+    }
+}

@@ -54,6 +54,10 @@ struct JournalTests {
         #expect(issued["AUTHD_ROLES"] == "user")
         #expect(issued["AUTHD_JTI"]?.isEmpty == false)
         #expect(issued["AUTHD_KID"]?.isEmpty == false)
+        // Who asked: the kernel's word for the caller (the script's authctl runs as root).
+        #expect(issued["AUTHD_PEER_UID"] == "0")
+        #expect(issued["AUTHD_PEER_GID"] == "0")
+        #expect(Int(issued["AUTHD_PEER_PID"] ?? "") ?? 0 > 0)
         #expect(issued["CODE_FILE"]?.hasSuffix("RequestHandler.swift") == true)
         #expect(Int(issued["CODE_LINE"] ?? "") != nil)
         #expect(issued["CODE_FUNC"]?.isEmpty == false)
