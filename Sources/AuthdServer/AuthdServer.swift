@@ -159,8 +159,9 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
             counters.connectionClosed()
             connections.unregister(connection.channel)
         }
-        // Supplementary groups come from the user database once per connection, off the event loop.
-        let caller = Caller.resolving(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid)
+        // Supplementary groups are looked up only when a group grant is consulted (see RequestHandler),
+        // so a connection that only verifies costs no user-database look-up.
+        let caller = Caller(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid)
         do {
             try await connection.executeThenClose { inbound, outbound in
                 for try await frame in inbound {

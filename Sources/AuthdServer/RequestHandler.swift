@@ -74,9 +74,7 @@ public final class RequestHandler: Sendable {
     private func dispatch(_ envelope: RequestEnvelope, caller: Caller) async throws(AuthdError) -> JSONObject {
         let tokens = current.service
         let policy = self.policy.policy
-        if envelope.op == IssueRequest.op || envelope.op == RevokeRequest.op {
-            try policy.authorize(envelope.op, caller: caller)
-        }
+        let caller = policy.needsGroups(of: caller) ? caller.withSupplementaryGroups() : caller
         switch envelope.op {
         case VerifyRequest.op: return try verify(VerifyRequest(fields: envelope.fields), tokens: tokens).result
         case IssueRequest.op:
@@ -86,6 +84,7 @@ public final class RequestHandler: Sendable {
         case RefreshRequest.op:
             return try await refresh(RefreshRequest(fields: envelope.fields), tokens: tokens, caller: caller).result
         case RevokeRequest.op:
+            try policy.authorize(RevokeRequest.op, caller: caller)
             return try await revoke(RevokeRequest(fields: envelope.fields), tokens: tokens, caller: caller).result
         case JWKSRequest.op:
             _ = try JWKSRequest(fields: envelope.fields)

@@ -49,6 +49,20 @@ struct PolicyTests {
         #expect(code { () throws(AuthdError) in try policy.authorize("issue", caller: member) } == nil)
     }
 
+    @Test("supplementary groups are looked up only when a group grant could decide")
+    func lazyGroups() {
+        let byGroup = Policy(grants: [.init(principal: .gid(4000), ops: ["issue"])])
+        let byUID = Policy(grants: [.init(principal: .uid(1000), ops: ["issue"])])
+        #expect(byGroup.needsGroups(of: nobody))
+        #expect(!byGroup.needsGroups(of: Caller(uid: 0, gid: 0, pid: 1)))
+        #expect(!byUID.needsGroups(of: nobody))
+        #expect(!Policy().needsGroups(of: nobody))
+        // root's groups from the user database include its primary group, and keep the caller's own.
+        let root = Caller(uid: 0, gid: 0, pid: 1).withSupplementaryGroups()
+        #expect(root.groups.contains(0))
+        #expect(root.uid == 0 && root.pid == 1)
+    }
+
     @Test("grants from the configuration file: uid, user and group; errors name the key")
     func configuration() throws {
         let configuration = try AuthdConfiguration(

@@ -116,6 +116,13 @@ struct RefreshTests {
         #expect(harness.verifyCode(session.accessToken) == .tokenRevoked)
         #expect(await harness.refreshCode(session.refreshToken) == .tokenRevoked)
 
+        for bogus in ["authd_rt_" + Base64URL.encode([UInt8](repeating: 1, count: 32)), "not-a-refresh-token"] {
+            let error = await #expect(throws: AuthdError.self) {
+                try await harness.revoker.revoke(RevokeRequest(.refreshToken(bogus)), tokens: harness.service)
+            }
+            #expect(error?.code == .invalidRefreshToken)
+        }
+
         let carol = try await harness.login("carol")
         _ = try await harness.revoker.revoke(RevokeRequest(.subject("carol", before: nil)), tokens: harness.service)
         #expect(await harness.refreshCode(carol.refreshToken) == .tokenRevoked)

@@ -24,9 +24,9 @@ public struct Caller: Sendable, Hashable, CustomStringConvertible {
         self.groups = groups.union([gid])
     }
 
-    /// A caller with its supplementary groups looked up in the user database.
-    public static func resolving(uid: UInt32, gid: UInt32, pid: Int32) -> Caller {
-        Caller(uid: uid, gid: gid, pid: pid, groups: UserDatabase.groups(ofUID: uid, primary: gid))
+    /// The same caller with the supplementary groups of its uid from the user database.
+    public func withSupplementaryGroups() -> Caller {
+        Caller(uid: uid, gid: gid, pid: pid, groups: groups.union(UserDatabase.groups(ofUID: uid, primary: gid)))
     }
 
     public var description: String { "uid \(uid) gid \(gid) pid \(pid)" }

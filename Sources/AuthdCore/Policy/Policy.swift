@@ -70,6 +70,12 @@ public struct Policy: Sendable, Equatable {
 
     private static func isPrivileged(_ caller: Caller) -> Bool { caller.uid == 0 || caller.uid == UInt32(geteuid()) }
 
+    /// Whether deciding for `caller` needs its supplementary groups: only when a group grant exists
+    /// and the caller is not already privileged.
+    public func needsGroups(of caller: Caller) -> Bool {
+        !Self.isPrivileged(caller) && grants.contains { if case .gid = $0.principal { true } else { false } }
+    }
+
     /// Refuses `op` unless the caller may use it at all.
     public func authorize(_ op: String, caller: Caller) throws(AuthdError) {
         if Self.openOps.contains(op) || Self.isPrivileged(caller) { return }

@@ -93,14 +93,4 @@ public struct RefreshService: Sendable {
             return result
         }
     }
-
-    /// The family of a refresh token, for revoking it.
-    func familyID(of refreshToken: String) throws(AuthdError) -> String? {
-        guard let hash = Self.hash(refreshToken) else { throw AuthdError(.invalidRefreshToken, "not a refresh token") }
-        do {
-            return try store.familyID(ofToken: hash)
-        } catch {
-            throw AuthdError(.storageFailure, "cannot read the refresh store: \(error.message)")
-        }
-    }
 }

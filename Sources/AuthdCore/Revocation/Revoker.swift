@@ -37,9 +37,16 @@ public struct Revoker: Sendable {
             }
             record = .subject(subject, before: cutoff, expiresAt: max(cutoff, now) + configuration.maximumTTL + configuration.leeway)
         case .refreshToken(let refreshToken):
-            guard let familyID = try RefreshService(store: store, clock: clock).familyID(of: refreshToken) else {
-                throw AuthdError(.invalidRefreshToken, "unknown refresh token")
+            guard let hash = RefreshService.hash(refreshToken) else {
+                throw AuthdError(.invalidRefreshToken, "not a refresh token")
             }
+            let familyID: String?
+            do {
+                familyID = try store.familyID(ofToken: hash)
+            } catch {
+                throw AuthdError(.storageFailure, "cannot read the refresh store: \(error.message)")
+            }
+            guard let familyID else { throw AuthdError(.invalidRefreshToken, "unknown refresh token") }
             record = .family(familyID, expiresAt: horizon + configuration.refreshTTL)
         }
         do {
