@@ -30,12 +30,15 @@ let package = Package(
         .target(name: "AuthdProtocol", swiftSettings: swiftSettings),
         // SQLite from the system, seen only by AuthdCore's store.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // The reference Argon2 implementation (RFC 9106), seen only by AuthdCore's password hasher.
+        .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
         // Tokens, keys, configuration, the revocation store: everything but sockets.
         .target(
             name: "AuthdCore",
             dependencies: [
                 "AuthdProtocol",
                 "CSQLite",
+                "CArgon2",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],

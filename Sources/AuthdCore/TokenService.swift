@@ -56,6 +56,24 @@ public final class TokenService: Sendable {
         self.verifier = TokenVerifier(context: context)
     }
 
+    /// Returns once a token issued now for `subject` would not be born revoked.
+    ///
+    /// Subject revocations cover tokens issued *at or before* a second, so a token minted in the
+    /// same second as a revocation (a login straight after a password change, say) would be dead on
+    /// arrival. This waits out the rest of that second instead.
+    ///
+    /// - Throws: `token_revoked` when the subject's tokens are revoked until a later time.
+    public func waitUntilIssuable(subject: String) async throws(AuthdError) {
+        for _ in 0..<40 {
+            guard let watermark = denylist.subjectWatermark(subject) else { return }
+            let now = clock.now()
+            guard watermark >= now else { return }
+            guard watermark <= now + 1 else { break }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        throw AuthdError(.tokenRevoked, "tokens for subject '\(subject)' are revoked until a later time")
+    }
+
     /// The public keys that verify tokens now, as a JWK Set. Empty for HS256.
     public func jwks() -> JWKSResult {
         JWKSResult(keys: keyRing.keySet.keys.compactMap(\.publicJWK))

@@ -39,6 +39,14 @@ public struct AuthdError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidRefreshToken = Code(rawValue: "invalid_refresh_token")
         /// The refresh token had already been used: its whole family is now revoked.
         public static let refreshReused = Code(rawValue: "refresh_reused")
+        /// The username or password is wrong, or the account is disabled; which one is never said (HTTP 401).
+        public static let invalidCredentials = Code(rawValue: "invalid_credentials")
+        /// Too many failed logins for this username lately; try again later (HTTP 429).
+        public static let tooManyAttempts = Code(rawValue: "too_many_attempts")
+        /// `user_add` named a user that already exists.
+        public static let userExists = Code(rawValue: "user_exists")
+        /// An admin op named a user that does not exist.
+        public static let unknownUser = Code(rawValue: "unknown_user")
         /// The caller may not perform this op.
         public static let permissionDenied = Code(rawValue: "permission_denied")
         /// The change could not be written durably (a full or read-only disk, say): nothing was

@@ -11,17 +11,19 @@ public final class RequestHandler: Sendable {
     private let current: CurrentTokens
     private let revoker: Revoker
     private let refresher: RefreshService
+    let accounts: AccountService
     private let policy: CurrentPolicy
-    private let logger: Logger
+    let logger: Logger
     private let startedAt: UInt64
     private let version: String
 
     /// A handler serving the tokens in force in `tokens`, recording revocations with `revoker`.
     public init(
-        tokens: CurrentTokens, policy: CurrentPolicy, revoker: Revoker, refresher: RefreshService, version: String,
-        logger: Logger
+        tokens: CurrentTokens, policy: CurrentPolicy, revoker: Revoker, refresher: RefreshService, accounts: AccountService,
+        version: String, logger: Logger
     ) {
         self.current = tokens
+        self.accounts = accounts
         self.policy = policy
         self.revoker = revoker
         self.refresher = refresher
@@ -86,6 +88,11 @@ public final class RequestHandler: Sendable {
         case RevokeRequest.op:
             try policy.authorize(RevokeRequest.op, caller: caller)
             return try await revoke(RevokeRequest(fields: envelope.fields), tokens: tokens, caller: caller).result
+        case LoginRequest.op:
+            return try await login(LoginRequest(fields: envelope.fields), tokens: tokens, caller: caller).result
+        case let op where AccountAdministration.ops.contains(op):
+            try policy.authorize(envelope.op, caller: caller, grant: "admin")
+            return try await administer(envelope, tokens: tokens, caller: caller)
         case JWKSRequest.op:
             _ = try JWKSRequest(fields: envelope.fields)
             return tokens.jwks().result
@@ -101,6 +108,7 @@ public final class RequestHandler: Sendable {
     }
 
     private func issue(_ request: IssueRequest, tokens: TokenService, caller: Caller) async throws(AuthdError) -> IssueResult {
+        try await tokens.waitUntilIssuable(subject: request.subject)
         let result = request.refresh ? try await refresher.issue(request, tokens: tokens) : try tokens.issuer.issue(request)
         logger.info(
             "token issued",
@@ -113,7 +121,7 @@ public final class RequestHandler: Sendable {
     }
 
     /// The caller's credentials as audit metadata (AUTHD_PEER_UID/GID/PID in the journal).
-    private static func peer(_ caller: Caller) -> Logger.Metadata {
+    static func peer(_ caller: Caller) -> Logger.Metadata {
         ["authd.peer_uid": "\(caller.uid)", "authd.peer_gid": "\(caller.gid)", "authd.peer_pid": "\(caller.pid)"]
     }
 
@@ -180,7 +188,7 @@ public final class RequestHandler: Sendable {
     }
 
     /// An op name as it may be echoed: bounded and without control characters.
-    private static func printable(_ text: String) -> String {
+    static func printable(_ text: String) -> String {
         let cleaned = String(String.UnicodeScalarView(text.unicodeScalars.prefix(64).filter { $0.value >= 0x20 && $0.value != 0x7F }))
         return text.unicodeScalars.count > 64 ? cleaned + "…" : cleaned
     }

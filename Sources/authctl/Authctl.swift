@@ -10,10 +10,13 @@ struct Authctl: AsyncParsableCommand {
         discussion: """
             Exit status: 0 success; 1 other failure; 2 bad request; 3 daemon unreachable; \
             4 permission denied; 5 storage failure; 10 invalid token; 11 token expired; 12 token not yet valid; \
-            13 wrong audience; 14 token revoked; 15 insufficient role; 17 refresh token reused; \
-            18 invalid refresh token; 64 usage error.
+            13 wrong audience; 14 token revoked; 15 insufficient role; 16 invalid credentials; \
+            17 refresh token reused; 18 invalid refresh token; 19 too many attempts; 20 user exists; \
+            21 unknown user; 64 usage error.
             """,
-        subcommands: [Issue.self, Verify.self, Refresh.self, Revoke.self, JWKS.self, Status.self, Ping.self]
+        subcommands: [
+            Issue.self, Verify.self, Login.self, Refresh.self, Revoke.self, User.self, JWKS.self, Status.self, Ping.self,
+        ]
     )
 
     @OptionGroup var options: GlobalOptions

@@ -16,8 +16,12 @@ enum ExitStatus {
     static let wrongAudience: Int32 = 13
     static let tokenRevoked: Int32 = 14
     static let insufficientRole: Int32 = 15
+    static let invalidCredentials: Int32 = 16
     static let refreshReused: Int32 = 17
     static let invalidRefreshToken: Int32 = 18
+    static let tooManyAttempts: Int32 = 19
+    static let userExists: Int32 = 20
+    static let unknownUser: Int32 = 21
 
     /// The status for a failure with this wire code.
     static func forCode(_ code: AuthdError.Code) -> Int32 {
@@ -34,6 +38,10 @@ enum ExitStatus {
         case .insufficientRole: insufficientRole
         case .refreshReused: refreshReused
         case .invalidRefreshToken: invalidRefreshToken
+        case .invalidCredentials: invalidCredentials
+        case .tooManyAttempts: tooManyAttempts
+        case .userExists: userExists
+        case .unknownUser: unknownUser
         default: failure
         }
     }

@@ -101,9 +101,10 @@ struct AuthdCommand: AsyncParsableCommand {
                 .unixDomainSocket(path: settings.socketPath)
             }
         let policy = CurrentPolicy(settings.configuration.policy)
+        let accounts = try AccountService(configuration: settings.configuration.users, store: store)
         let handler = RequestHandler(
-            tokens: tokens, policy: policy, revoker: Revoker(store: store), refresher: RefreshService(store: store), version: authdVersion,
-            logger: logger)
+            tokens: tokens, policy: policy, revoker: Revoker(store: store), refresher: RefreshService(store: store),
+            accounts: accounts, version: authdVersion, logger: logger)
         let server = AuthdServer(
             configuration: .init(
                 address: address, maximumLineLength: settings.configuration.server.maximumLineLength,
@@ -118,6 +119,9 @@ struct AuthdCommand: AsyncParsableCommand {
             }
             if fresh.configuration.server != settings.configuration.server || fresh.socketPath != settings.socketPath {
                 logger.warning("changes to [server] take effect when authd restarts")
+            }
+            if fresh.configuration.users != settings.configuration.users {
+                logger.warning("changes to [users] take effect when authd restarts")
             }
             let reloadedTokens = try TokenService(
                     configuration: fresh.configuration.tokens, stateDirectory: fresh.stateDirectory, counters: counters,

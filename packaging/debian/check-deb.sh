@@ -39,6 +39,19 @@ for binary in usr/libexec/authd/authd usr/bin/authctl; do
     check "$binary links nothing from /opt/swift or missing" bash -c "ldd \"\$0\" | grep -Eq '/opt/swift|not found' && exit 1 || exit 0" "$root/fs/$binary"
     check "$binary links no Swift runtime library" bash -c "ldd \"\$0\" | grep -Eq 'libswift|libFoundation|libdispatch|libBlocksRuntime' && exit 1 || exit 0" "$root/fs/$binary"
 done
+# Every shared library the binaries load comes from a package the .deb depends on.
+depends_on_linked_packages() {
+    local depends missing=0 library owner
+    depends=$(dpkg-deb -f "$package" Depends | tr -d ' ' | tr ',' '\n' | sed 's/(.*//')
+    for library in $(ldd "$@" | awk '/=> \// {print $3}' | sort -u); do
+        owner=$(dpkg -S "$(readlink -f "$library")" 2>/dev/null | head -1 | cut -d: -f1) ||
+            owner=$(dpkg -S "$library" 2>/dev/null | head -1 | cut -d: -f1)
+        [ -z "$owner" ] && owner=$(dpkg -S "$library" 2>/dev/null | head -1 | cut -d: -f1)
+        if ! grep -qx "$owner" <<<"$depends"; then echo "missing dependency: $library ($owner)"; missing=1; fi
+    done
+    return $missing
+}
+check "Depends covers every linked library's package" depends_on_linked_packages "$root/fs/usr/libexec/authd/authd" "$root/fs/usr/bin/authctl"
 check "authd --version runs from an empty environment" bash -c "test \"\$(env -i \"\$0\" --version)\" = \"\$1\"" "$root/fs/usr/libexec/authd/authd" "$version"
 check "authctl --help runs from an empty environment" env -i "$root/fs/usr/bin/authctl" --help
 

@@ -77,6 +77,8 @@ public struct AuthdConfiguration: Sendable, Equatable {
     public var log = LogConfiguration()
     /// Who may issue, revoke and administer.
     public var policy = Policy()
+    /// Password logins.
+    public var users = AccountConfiguration()
     /// Where keys and (later) the database live: `[state] directory`.
     public var stateDirectory = "/var/lib/authd"
 
@@ -97,6 +99,7 @@ public struct AuthdConfiguration: Sendable, Equatable {
         var stateTable = try root.table("state")
         var logTable = try root.table("log")
         var policyTable = try root.table("policy")
+        var usersTable = try root.table("users")
         try root.finish()
 
         var tokens = TokenConfiguration()
@@ -151,6 +154,7 @@ public struct AuthdConfiguration: Sendable, Equatable {
         try logTable.finish()
         self.log = log
         self.policy = try Self.policy(from: &policyTable)
+        self.users = try AccountConfiguration(table: &usersTable)
 
         self.tokens = tokens
         self.server = server

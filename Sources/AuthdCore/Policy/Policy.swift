@@ -76,11 +76,14 @@ public struct Policy: Sendable, Equatable {
         !Self.isPrivileged(caller) && grants.contains { if case .gid = $0.principal { true } else { false } }
     }
 
-    /// Refuses `op` unless the caller may use it at all.
-    public func authorize(_ op: String, caller: Caller) throws(AuthdError) {
+    /// Refuses `op` unless the caller may use it at all. `grant` is the grantable op that covers
+    /// it, when that is not `op` itself (every `user_*` op needs `admin`).
+    public func authorize(_ op: String, caller: Caller, grant: String? = nil) throws(AuthdError) {
         if Self.openOps.contains(op) || Self.isPrivileged(caller) { return }
-        guard grants.contains(where: { $0.applies(to: caller) && $0.allows(op) }) else {
-            throw AuthdError(.permissionDenied, "op '\(op)' is not permitted for \(caller)")
+        let needed = grant ?? op
+        guard grants.contains(where: { $0.applies(to: caller) && $0.allows(needed) }) else {
+            let why = needed == op ? "" : " (it needs a grant of '\(needed)')"
+            throw AuthdError(.permissionDenied, "op '\(op)' is not permitted for \(caller)\(why)")
         }
     }
 

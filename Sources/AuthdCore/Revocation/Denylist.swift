@@ -58,6 +58,11 @@ public final class Denylist: Sendable {
         }
     }
 
+    /// The time at or before which `subject`'s tokens are revoked, if they are.
+    public func subjectWatermark(_ subject: String) -> Int64? {
+        state.withLock { $0.subjects[subject]?.before }
+    }
+
     /// Adds durable records (after they are on disk).
     public func apply(_ records: [RevocationRecord]) {
         state.withLock { state in

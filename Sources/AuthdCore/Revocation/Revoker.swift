@@ -35,7 +35,7 @@ public struct Revoker: Sendable {
             guard cutoff >= 0, cutoff <= now + 86_400 * 365 else {
                 throw .badRequest("field 'before' must be a time between 1970 and a year from now")
             }
-            record = .subject(subject, before: cutoff, expiresAt: max(cutoff, now) + configuration.maximumTTL + configuration.leeway)
+            record = .subject(subject, before: cutoff, expiresAt: configuration.subjectRevocationExpiry(cutoff: cutoff, now: now))
         case .refreshToken(let refreshToken):
             guard let hash = RefreshService.hash(refreshToken) else {
                 throw AuthdError(.invalidRefreshToken, "not a refresh token")

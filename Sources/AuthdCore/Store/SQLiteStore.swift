@@ -38,6 +38,7 @@ public final class SQLiteStore: Sendable {
         let mode = try database.scalarText("PRAGMA journal_mode=WAL")
         guard mode == "wal" else { throw StoreError("cannot switch \(path) to WAL mode (got \(mode ?? "nothing"))") }
         try database.execute(Self.schema)
+        try database.execute(Self.userSchema)
         self.database = Mutex(database)
     }
 

@@ -21,9 +21,13 @@ public struct AuditEvent: Sendable, Hashable {
     /// A caller was refused an op by policy.
     public static let permissionDenied = AuditEvent(messageID: "3e2d1c0b9a8f4e7d8c6b5a4f3e2d1c07", name: "permission-denied")
 
+    /// An admin op created, changed or deleted a user.
+    public static let userChanged = AuditEvent(messageID: "665e6817f35b0b789fa714ff057663cf", name: "user-changed")
+
     /// Every event type, for documentation and tests.
     public static let all: [AuditEvent] = [
         .tokenIssued, .verificationRefused, .tokenRevoked, .loginSucceeded, .loginFailed, .keyRotated, .permissionDenied,
+        .userChanged,
     ]
 
     /// The metadata key that carries the id; the journal handler turns it into `MESSAGE_ID`.

@@ -35,5 +35,5 @@ extension FieldReader {
 
 extension JSONValue {
     /// An array of strings as a JSON array.
-    static func strings(_ values: [String]) -> JSONValue { .array(values.map(JSONValue.string)) }
+    public static func strings(_ values: [String]) -> JSONValue { .array(values.map(JSONValue.string)) }
 }
