@@ -128,6 +128,23 @@ struct RefreshTests {
         #expect(await harness.refreshCode(carol.refreshToken) == .tokenRevoked)
     }
 
+    @Test("a subject revocation outlives the refresh tokens issued before it, even after pruning")
+    func subjectRevocationOutlivesRefreshTokens() async throws {
+        let fixture = try TokenFixture { $0.refreshTTL = 28_800 }
+        let store = try SQLiteStore(stateDirectory: fixture.stateDirectory)
+        let refresher = RefreshService(store: store, clock: fixture.clock)
+        let session = try await refresher.issue(IssueRequest(subject: "carol", refresh: true), tokens: fixture.service)
+        _ = try await Revoker(store: store, clock: fixture.clock).revoke(RevokeRequest(.subject("carol", before: nil)), tokens: fixture.service)
+        // Past the access tokens' horizon (max_ttl + leeway), but within the refresh token's life.
+        fixture.clock.advance(by: fixture.configuration.maximumTTL + fixture.configuration.leeway + 60)
+        try await store.prune(now: fixture.clock.now())
+        fixture.service.denylist.prune(now: fixture.clock.now())
+        let error = await #expect(throws: AuthdError.self) {
+            try await refresher.refresh(RefreshRequest(refreshToken: session.refreshToken ?? ""), tokens: fixture.service)
+        }
+        #expect(error?.code == .tokenRevoked)
+    }
+
     @Test("only hashes are stored: the refresh token never appears in the database files")
     func hashesOnly() async throws {
         let harness = try Harness()

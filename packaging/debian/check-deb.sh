@@ -39,15 +39,22 @@ for binary in usr/libexec/authd/authd usr/bin/authctl; do
     check "$binary links nothing from /opt/swift or missing" bash -c "ldd \"\$0\" | grep -Eq '/opt/swift|not found' && exit 1 || exit 0" "$root/fs/$binary"
     check "$binary links no Swift runtime library" bash -c "ldd \"\$0\" | grep -Eq 'libswift|libFoundation|libdispatch|libBlocksRuntime' && exit 1 || exit 0" "$root/fs/$binary"
 done
-# Every shared library the binaries load comes from a package the .deb depends on.
+# Every shared library the binaries link directly (ELF NEEDED) comes from a package the .deb
+# depends on; what those libraries need in turn is their own packages' business.
 depends_on_linked_packages() {
-    local depends missing=0 library owner
+    local depends missing=0 binary needed path owner
     depends=$(dpkg-deb -f "$package" Depends | tr -d ' ' | tr ',' '\n' | sed 's/(.*//')
-    for library in $(ldd "$@" | awk '/=> \// {print $3}' | sort -u); do
-        owner=$(dpkg -S "$(readlink -f "$library")" 2>/dev/null | head -1 | cut -d: -f1) ||
-            owner=$(dpkg -S "$library" 2>/dev/null | head -1 | cut -d: -f1)
-        [ -z "$owner" ] && owner=$(dpkg -S "$library" 2>/dev/null | head -1 | cut -d: -f1)
-        if ! grep -qx "$owner" <<<"$depends"; then echo "missing dependency: $library ($owner)"; missing=1; fi
+    for binary in "$@"; do
+        for needed in $(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+            case $needed in ld-linux*) continue ;; esac # the dynamic loader is part of libc6
+            path=$(ldd "$binary" | awk -v lib="$needed" '$1 == lib && $3 ~ /^\// {print $3}')
+            owner=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -1 | cut -d: -f1)
+            [ -n "$owner" ] || owner=$(dpkg -S "$path" 2>/dev/null | head -1 | cut -d: -f1)
+            if [ -z "$owner" ] || ! grep -qx "$owner" <<<"$depends"; then
+                echo "$binary needs $needed ($path, package '${owner:-?}') which Depends does not name" >&2
+                missing=1
+            fi
+        done
     done
     return $missing
 }
