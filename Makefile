@@ -5,10 +5,10 @@ SWIFT   ?= swift
 PYTHON  ?= python3
 SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Debian packages the build and the tests need.
-APT_PACKAGES := python3 python3-pip ca-certificates pkg-config libsystemd-dev libsqlite3-dev libargon2-dev systemd procps binutils dpkg util-linux
+APT_PACKAGES := python3 python3-pip ca-certificates pkg-config libsystemd-dev libsqlite3-dev libargon2-dev systemd procps binutils dpkg util-linux curl
 BIN_DIR  = $(shell $(SWIFT) build --show-bin-path)
 
-.PHONY: all deps build test run deb clean
+.PHONY: all deps build test run demo deb clean
 
 all: build
 
@@ -35,6 +35,11 @@ test: build
 	AUTHD_BIN_DIR="$(BIN_DIR)" $(SWIFT) test
 	AUTHD_BIN_DIR="$(BIN_DIR)" $(PYTHON) Tests/interop/interop.py
 	packaging/debian/check-deb.sh "$$(packaging/debian/build-deb.sh .build)"
+
+## demo: the seed tutorial's story (login, /protected, /admin) against the real daemon, with authctl
+## and then over HTTP through the example service in Examples/ProtectedService
+demo: build
+	AUTHD_BIN_DIR="$(BIN_DIR)" Examples/demo.sh
 
 ## deb: build authd_<version>_<arch>.deb here (release binaries, Swift runtime linked statically)
 deb: deps

@@ -95,6 +95,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The tutorial's web service (POST /login, GET /protected, GET /admin) checking bearer
+        // tokens with AuthdClient on every request. An example: it links nothing of the daemon.
+        .executableTarget(
+            name: "authd-example-service",
+            dependencies: [
+                "AuthdClient",
+                "AuthdProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Examples/ProtectedService",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "AuthdProtocolTests", dependencies: ["AuthdProtocol"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AuthdCoreTests",
