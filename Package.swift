@@ -115,6 +115,7 @@ let package = Package(
             name: "AuthdCoreTests",
             dependencies: [
                 "AuthdCore",
+                "CArgon2",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings

@@ -1,5 +1,7 @@
 @testable import AuthdCore
 import AuthdProtocol
+import CArgon2
+import Foundation
 import Synchronization
 import Testing
 
@@ -17,6 +19,26 @@ struct PasswordTests {
         #expect(try await !hasher.verify("correct hors", against: first))
         #expect(try await !hasher.verify("", against: first))
         #expect(!hasher.needsRehash(first))
+    }
+
+    @Test("the PHC strings are libargon2's own: each side verifies the other's hashes")
+    func libargon2Compatibility() async throws {
+        let hasher = try PasswordHasher()
+        let ours = try await hasher.hash("interop-password")
+        #expect(argon2id_verify(ours, "interop-password", 16) == ARGON2_OK.rawValue)
+        #expect(argon2id_verify(ours, "interop-passwore", 16) == ARGON2_VERIFY_MISMATCH.rawValue)
+        var encoded = [CChar](repeating: 0, count: 128)
+        let salt = Array("0123456789abcdef".utf8)
+        #expect(argon2id_hash_encoded(2, 19_456, 1, "interop-password", 16, salt, salt.count, 32, &encoded, encoded.count) == ARGON2_OK.rawValue)
+        let theirs = String(decoding: encoded.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        #expect(try await hasher.verify("interop-password", against: theirs))
+        #expect(try await !hasher.verify("interop-passwore", against: theirs))
+        // The same inputs give the same string.
+        let rebuilt = try #require(PHCString(theirs))
+        #expect(rebuilt.encoded == theirs)
+        // Padding or the base64url alphabet is not the PHC format.
+        #expect(PHCString(theirs + "=") == nil)
+        #expect(PHCString(theirs.replacingOccurrences(of: "p=1$", with: "p=1$-")) == nil)
     }
 
     @Test("no stored hash (an unknown user) is checked against a decoy and never matches")

@@ -46,6 +46,40 @@ struct PolicyIntegrationTests {
     }
 }
 
+extension PolicyIntegrationTests {
+    @Test(
+        "user admin ops need the admin grant (exit 4, naming the op); login is open to any uid; a group admin grant works",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && getuid() == 0, "needs root and setpriv"))
+    func adminGrant() async throws {
+        for granted in [false, true] {
+            let directory = TemporaryDirectory()
+            chmod(directory.path, 0o755)
+            let grant = granted ? "[[policy.grant]]\ngroup = \"nogroup\"\nops = [\"admin\"]\n" : ""
+            let daemon = try await DaemonProcess(config: "[server]\nsocket_mode = \"0666\"\n\n" + grant, directory: directory)
+            let socket = ["--socket", daemon.socketPath]
+            _ = try await daemon.client().addUser("alice", password: "wonderland", roles: ["user"])
+
+            let login = try await authctlAsNobody(socket + ["login", "alice", "--password-stdin"], input: "wonderland\n")
+            #expect(login.status == 0, "\(login.stderr)")
+            let add = try await authctlAsNobody(socket + ["user", "add", "bob", "--password-stdin"], input: "builder-bob\n")
+            let list = try await authctlAsNobody(socket + ["user", "list"])
+            let disable = try await authctlAsNobody(socket + ["user", "disable", "alice"])
+            if granted {
+                #expect(add.status == 0, "\(add.stderr)")
+                #expect(list.status == 0 && list.stdout.contains("bob"))
+                #expect(disable.status == 0)
+            } else {
+                #expect(add.status == 4)
+                #expect(add.stderr.contains("permission_denied") && add.stderr.contains("user_add") && add.stderr.contains("admin"))
+                #expect(list.status == 4)
+                #expect(disable.status == 4)
+                #expect(daemon.log.contains("authd.op=user_add"))
+            }
+            #expect(await daemon.stop() == 0)
+        }
+    }
+}
+
 /// The audit id, spelt out so the test also pins the documented value.
 enum AuthdCoreAuditIDs {
     static let permissionDenied = "3e2d1c0b9a8f4e7d8c6b5a4f3e2d1c07"

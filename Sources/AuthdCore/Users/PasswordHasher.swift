@@ -2,6 +2,12 @@ public import AuthdProtocol
 import CArgon2
 import Dispatch
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Argon2id cost parameters (RFC 9106). The defaults are OWASP's minimum for argon2id:
 /// 19 MiB of memory, 2 passes, 1 lane.
 public struct Argon2Parameters: Sendable, Equatable {
@@ -90,13 +96,16 @@ public final class PasswordHasher: Sendable {
     public func verify(_ password: String, against encoded: String?) async throws(AuthdError) -> Bool {
         try Self.checkLength(password)
         let bytes = Array(password.utf8)
-        let target = encoded ?? decoy
-        guard let stored = Argon2Parameters(phcString: target), stored.memoryKiB <= Self.maximumMemoryKiB else {
+        guard let stored = PHCString(encoded ?? decoy), stored.parameters.memoryKiB <= Self.maximumMemoryKiB else {
             throw AuthdError(.internalError, "a stored password hash is not an argon2id hash authd can check")
         }
         let matches = await run { () -> Bool in
-            // argon2id_verify recomputes the hash and compares it in constant time.
-            bytes.withUnsafeBytes { argon2id_verify(target, $0.baseAddress, $0.count) } == ARGON2_OK.rawValue
+            var expected = stored.hash
+            var salt = stored.salt
+            // argon2id_verify_ctx recomputes the hash and compares it in constant time.
+            return Self.withContext(password: bytes, salt: &salt, outputLength: expected.count, parameters: stored.parameters) {
+                context in expected.withUnsafeMutableBytes { argon2id_verify_ctx(&context, $0.baseAddress) }
+            } == ARGON2_OK.rawValue
         }
         return matches && encoded != nil
     }
@@ -123,22 +132,90 @@ public final class PasswordHasher: Sendable {
     }
 
     private static func computeHash(_ password: [UInt8], parameters: Argon2Parameters) -> Result<String, AuthdError> {
-        let salt = secureRandomBytes(16)
-        let hashLength = 32
-        let encodedLength = argon2_encodedlen(
-            parameters.iterations, parameters.memoryKiB, parameters.parallelism, UInt32(salt.count), UInt32(hashLength), Argon2_id)
-        var encoded = [CChar](repeating: 0, count: encodedLength)
-        let status = password.withUnsafeBytes { passwordBytes in
-            salt.withUnsafeBytes { saltBytes in
-                argon2id_hash_encoded(
-                    parameters.iterations, parameters.memoryKiB, parameters.parallelism,
-                    passwordBytes.baseAddress, passwordBytes.count, saltBytes.baseAddress, saltBytes.count,
-                    hashLength, &encoded, encodedLength)
-            }
+        var salt = secureRandomBytes(16)
+        var hash = [UInt8](repeating: 0, count: 32)
+        let status = withContext(password: password, salt: &salt, outputLength: hash.count, parameters: parameters) { context in
+            let status = argon2_ctx(&context, Argon2_id)
+            if status == ARGON2_OK.rawValue { hash = Array(UnsafeBufferPointer(start: context.out, count: Int(context.outlen))) }
+            return status
         }
         guard status == ARGON2_OK.rawValue else {
             return .failure(AuthdError(.internalError, String(cString: argon2_error_message(status))))
         }
-        return .success(String(decoding: encoded.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        return .success(PHCString(parameters: parameters, salt: salt, hash: hash).encoded)
+    }
+
+    /// Runs `body` with an argon2 context over these inputs, whose working memory is mapped for
+    /// this one hash and unmapped (zeroed by libargon2 first) as soon as it is done. Through
+    /// malloc, glibc would keep each hash's memory in the arena of whichever thread ran it, and
+    /// resident memory would grow with the threads that ever hashed rather than with
+    /// `maximumConcurrentHashes`.
+    private static func withContext(
+        password: [UInt8], salt: inout [UInt8], outputLength: Int, parameters: Argon2Parameters,
+        _ body: (inout argon2_context) -> Int32
+    ) -> Int32 {
+        var password = password
+        var output = [UInt8](repeating: 0, count: outputLength)
+        return password.withUnsafeMutableBufferPointer { password in
+            salt.withUnsafeMutableBufferPointer { salt in
+                output.withUnsafeMutableBufferPointer { output in
+                    var context = argon2_context(
+                        out: output.baseAddress, outlen: UInt32(output.count),
+                        pwd: password.baseAddress, pwdlen: UInt32(password.count),
+                        salt: salt.baseAddress, saltlen: UInt32(salt.count),
+                        secret: nil, secretlen: 0, ad: nil, adlen: 0,
+                        t_cost: parameters.iterations, m_cost: parameters.memoryKiB,
+                        lanes: parameters.parallelism, threads: parameters.parallelism,
+                        version: UInt32(ARGON2_VERSION_13.rawValue),
+                        allocate_cbk: { memory, size in
+                            let mapping = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                            guard let mapping, mapping != MAP_FAILED else { return ARGON2_MEMORY_ALLOCATION_ERROR.rawValue }
+                            memory?.pointee = mapping.assumingMemoryBound(to: UInt8.self)
+                            return ARGON2_OK.rawValue
+                        },
+                        free_cbk: { memory, size in _ = munmap(memory, size) },
+                        flags: 0)  // ARGON2_DEFAULT_FLAGS: Swift cannot import the macro
+                    return body(&context)
+                }
+            }
+        }
+    }
+}
+
+/// An argon2id hash in the PHC string format that libargon2 and most password libraries share:
+/// `$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`, salt and hash in unpadded standard base64.
+struct PHCString {
+    var parameters: Argon2Parameters
+    var salt: [UInt8]
+    var hash: [UInt8]
+
+    init(parameters: Argon2Parameters, salt: [UInt8], hash: [UInt8]) {
+        self.parameters = parameters
+        self.salt = salt
+        self.hash = hash
+    }
+
+    init?(_ encoded: String) {
+        let fields = encoded.split(separator: "$", omittingEmptySubsequences: false)
+        guard fields.count == 6, let parameters = Argon2Parameters(phcString: encoded),
+            let salt = Self.decode(fields[4]), (8...64).contains(salt.count),
+            let hash = Self.decode(fields[5]), (16...64).contains(hash.count)
+        else { return nil }
+        self.init(parameters: parameters, salt: salt, hash: hash)
+    }
+
+    var encoded: String {
+        "$argon2id$v=19$m=\(parameters.memoryKiB),t=\(parameters.iterations),p=\(parameters.parallelism)$"
+            + Self.encode(salt) + "$" + Self.encode(hash)
+    }
+
+    // Standard base64 differs from base64url only in two characters of the alphabet.
+    private static func encode(_ bytes: [UInt8]) -> String {
+        String(Base64URL.encode(bytes).map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+    }
+
+    private static func decode(_ text: Substring) -> [UInt8]? {
+        guard !text.contains("-"), !text.contains("_") else { return nil }
+        return Base64URL.decode(String(text.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 }))
     }
 }
