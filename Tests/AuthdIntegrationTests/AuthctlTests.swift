@@ -51,4 +51,47 @@ struct AuthctlTests {
         #expect(try JSONParser().parse(status.stdout.trimmingCharacters(in: .newlines)).objectValue?["version"] != nil)
         #expect(await daemon.stop() == 0)
     }
+
+    @Test("login and user: passwords from standard input, exit statuses 16, 19, 20, 21, no terminal needed for --password-stdin")
+    func loginAndUsers() async throws {
+        let daemon = try await DaemonProcess(config: "[users]\nmax_failures = 3\n")
+        let socket = ["--socket", daemon.socketPath]
+        let added = try await authctl(socket + ["user", "add", "alice", "--role", "user", "--password-stdin"], input: "pass word with spaces \n")
+        #expect(added.status == 0, "\(added.stderr)")
+        #expect(added.stdout.contains("alice\tenabled\troles=user"))
+        #expect(try await authctl(socket + ["user", "add", "alice", "--password-stdin"], input: "another-one\n").status == 20)
+        #expect(try await authctl(socket + ["user", "add", "bob", "--password-stdin"], input: "short\n").status == 2)
+        #expect(try await authctl(socket + ["user", "add", "bob", "--password-stdin"], input: "").status == 64)
+
+        // The password keeps its inner and trailing spaces; only the line ending goes.
+        let login = try await authctl(socket + ["login", "alice", "--password-stdin"], input: "pass word with spaces \n")
+        #expect(login.status == 0, "\(login.stderr)")
+        let lines = login.stdout.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines.last?.hasPrefix("authd_rt_") == true)
+        #expect(try await authctl(socket + ["verify", String(lines[0]), "--role", "user"]).status == 0)
+        #expect(try await authctl(socket + ["login", "alice", "--password-stdin"], input: "pass word with spaces\n").status == 16)
+
+        // Without a terminal and without --password-stdin, authctl says so instead of hanging.
+        let noTerminal = try await runCommand("/usr/bin/setsid", ["--wait", Binaries.authctl] + socket + ["login", "alice"])
+        #expect(noTerminal.status == 64)
+        #expect(noTerminal.stderr.contains("--password-stdin"))
+
+        #expect(try await authctl(socket + ["user", "roles", "alice", "--role", "user", "--role", "admin"]).stdout.contains("roles=user,admin"))
+        #expect(try await authctl(socket + ["verify", String(lines[0])]).status == 14)
+        #expect(try await authctl(socket + ["user", "disable", "nobody"]).status == 21)
+        let listed = try await authctl(["--json"] + socket + ["user", "list"])
+        #expect(listed.status == 0)
+        #expect(listed.stdout.contains("\"username\":\"alice\"") && !listed.stdout.contains("argon2"))
+
+        for _ in 0..<3 { #expect(try await authctl(socket + ["login", "carol", "--password-stdin"], input: "guess\n").status == 16) }
+        let throttled = try await authctl(socket + ["login", "carol", "--password-stdin"], input: "guess\n")
+        #expect(throttled.status == 19)
+        #expect(throttled.stderr.contains("too_many_attempts"))
+
+        #expect(try await authctl(socket + ["user", "delete", "alice"]).status == 0)
+        #expect(try await authctl(socket + ["user", "delete", "alice"]).status == 21)
+        #expect(!daemon.log.contains("pass word with spaces"))
+        #expect(await daemon.stop() == 0)
+    }
 }

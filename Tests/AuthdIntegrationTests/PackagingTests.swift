@@ -67,6 +67,7 @@ struct PackagingTests {
             }
         }
         #expect(uncommented.contains("\nttl = \"15m\""))
+        #expect(uncommented.contains("\nargon2_memory_kib = 19456"))
         let second = try await DaemonProcess(config: uncommented)
         #expect(await second.stop() == 0)
     }
