@@ -89,6 +89,18 @@ struct AuthctlTests {
         #expect(throttled.status == 19)
         #expect(throttled.stderr.contains("too_many_attempts"))
 
+        // On a terminal (a pty from script(1)), passwords are asked for without echo, twice for a new one.
+        let viaTerminal = """
+            (sleep 0.5; printf 'terminal-pass\\n'; sleep 0.3; printf 'terminal-pass\\n') |
+                script -qec "$0 --socket $1 user add dora --role user" /dev/null
+            (sleep 0.5; printf 'terminal-pass\\n') | script -qec "$0 --socket $1 login dora" /dev/null
+            """
+        let terminal = try await runCommand("/bin/bash", ["-c", viaTerminal, Binaries.authctl, daemon.socketPath])
+        #expect(terminal.status == 0, "\(terminal.stdout)\(terminal.stderr)")
+        #expect(terminal.stdout.contains("New password for dora:") && terminal.stdout.contains("Again:"))
+        #expect(terminal.stdout.contains("Password for dora:") && terminal.stdout.contains("authd_rt_"))
+        #expect(!terminal.stdout.contains("terminal-pass"), "the password was echoed")
+
         #expect(try await authctl(socket + ["user", "delete", "alice"]).status == 0)
         #expect(try await authctl(socket + ["user", "delete", "alice"]).status == 21)
         #expect(!daemon.log.contains("pass word with spaces"))
