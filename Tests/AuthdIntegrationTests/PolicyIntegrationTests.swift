@@ -80,6 +80,64 @@ extension PolicyIntegrationTests {
     }
 }
 
+extension PolicyIntegrationTests {
+    @Test(
+        "a policy error refuses to start; on reload it keeps the old policy and says why; a good reload swaps the policy",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && getuid() == 0, "needs root and setpriv"))
+    func policyReload() async throws {
+        let directory = TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let base = "[server]\nsocket_mode = \"0666\"\n\n"
+        let grant = base + "[[policy.grant]]\ngroup = \"nogroup\"\nops = [\"issue\"]\n"
+        let daemon = try await DaemonProcess(config: grant, directory: directory)
+        let socket = ["--socket", daemon.socketPath]
+        #expect(try await authctlAsNobody(socket + ["issue", "svc"]).status == 0)
+
+        // An unknown group: the reload is refused, the old grant still holds.
+        try (base + "[[policy.grant]]\ngroup = \"no-such-group-x\"\nops = [\"issue\"]\n")
+            .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        try await Self.waitForLog(daemon, "reload refused")
+        #expect(daemon.log.contains("policy.grant[0].group"))
+        #expect(try await authctlAsNobody(socket + ["issue", "svc"]).status == 0)
+
+        // An unknown op: refused too.
+        try (base + "[[policy.grant]]\ngroup = \"nogroup\"\nops = [\"issue\", \"frobnicate\"]\n")
+            .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        try await Self.waitForLog(daemon, "frobnicate")
+        #expect(try await authctlAsNobody(socket + ["issue", "svc"]).status == 0)
+
+        // A valid policy without the grant takes over.
+        try base.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        var status: Int32 = 0
+        for _ in 0..<100 {
+            status = try await authctlAsNobody(socket + ["issue", "svc"]).status
+            if status == 4 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(status == 4)
+        #expect(await daemon.stop() == 0)
+
+        // The same errors at start: exit 78, naming the key.
+        for bad in ["[[policy.grant]]\ngroup = \"no-such-group-x\"\nops = [\"issue\"]\n", "[[policy.grant]]\nuid = 1\nops = [\"frobnicate\"]\n"] {
+            let refused = TemporaryDirectory()
+            try bad.write(toFile: refused.path + "/authd.toml", atomically: true, encoding: .utf8)
+            let result = try await runCommand(
+                Binaries.authd,
+                ["--socket", refused.path + "/s", "--state-dir", refused.path + "/state", "--config", refused.path + "/authd.toml"])
+            #expect(result.status == 78)
+            #expect(result.stderr.contains("policy.grant[0]"))
+        }
+    }
+
+    static func waitForLog(_ daemon: DaemonProcess, _ text: String) async throws {
+        for _ in 0..<200 where !daemon.log.contains(text) { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(daemon.log.contains(text), "the log never said '\(text)'")
+    }
+}
+
 /// The audit id, spelt out so the test also pins the documented value.
 enum AuthdCoreAuditIDs {
     static let permissionDenied = "3e2d1c0b9a8f4e7d8c6b5a4f3e2d1c07"
