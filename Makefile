@@ -8,7 +8,7 @@ SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_PACKAGES := python3 python3-pip ca-certificates pkg-config libsystemd-dev libsqlite3-dev libargon2-dev systemd procps binutils dpkg util-linux bsdutils curl
 BIN_DIR  = $(shell $(SWIFT) build --show-bin-path)
 
-.PHONY: all deps build test run demo deb clean
+.PHONY: all deps build test run demo deb bench bench-compare clean
 
 all: build
 
@@ -40,6 +40,31 @@ test: build
 ## and then over HTTP through the example service in Examples/ProtectedService
 demo: build
 	AUTHD_BIN_DIR="$(BIN_DIR)" Examples/demo.sh
+
+## bench: `authctl bench` against a release authd started for the occasion (OP=verify-hot by default)
+RELEASE_DIR = $(shell $(SWIFT) build -c release --show-bin-path)
+OP ?= verify-hot
+bench: deps
+	$(SWIFT) build -c release --product authd
+	$(SWIFT) build -c release --product authctl
+	@dir=$$(mktemp -d /tmp/authd-bench-XXXXXX); \
+	"$(RELEASE_DIR)/authd" --socket $$dir/authd.sock --state-dir $$dir/state --config /dev/null 2>$$dir/authd.log & pid=$$!; \
+	for i in $$(seq 200); do [ -S $$dir/authd.sock ] && break; sleep 0.05; done; \
+	"$(RELEASE_DIR)/authctl" --socket $$dir/authd.sock bench --op $(OP) $(BENCH_ARGS); status=$$?; \
+	kill -TERM $$pid; wait $$pid; rm -rf $$dir; exit $$status
+
+## bench-compare: authd against MUNGE and the FastAPI + PyJWT stack, and against the targets of
+## issue #6 (a benchmark, not a test: not part of `make test`). ROUNDS=2 DURATION=5 by default.
+bench-compare: deps
+	@missing=""; for pkg in munge wrk; do dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	@$(PYTHON) -c 'import fastapi, uvicorn, uvloop, httptools, jwt' 2>/dev/null || \
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore fastapi 'uvicorn[standard]' uvloop httptools PyJWT || \
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages fastapi 'uvicorn[standard]' uvloop httptools PyJWT
+	$(SWIFT) build -c release --product authd
+	$(SWIFT) build -c release --product authctl
+	$(SWIFT) build -c release --product authd-crypto-baseline
+	BIN_DIR="$(RELEASE_DIR)" $(PYTHON) Benchmarks/compare.py
 
 ## deb: build authd_<version>_<arch>.deb here (release binaries, Swift runtime linked statically)
 deb: deps

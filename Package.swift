@@ -110,6 +110,13 @@ let package = Package(
             path: "Examples/ProtectedService",
             swiftSettings: swiftSettings
         ),
+        // `make bench-compare`'s ceiling for a cold verify: bare Ed25519 checks on every core.
+        .executableTarget(
+            name: "authd-crypto-baseline",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "Benchmarks/CryptoBaseline",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "AuthdProtocolTests", dependencies: ["AuthdProtocol"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AuthdCoreTests",

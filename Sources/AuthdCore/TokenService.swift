@@ -50,7 +50,8 @@ public final class TokenService: Sendable {
         self.clock = clock
         self.counters = counters
         let context = TokenContext(
-            configuration: configuration, keyRing: keyRing, clock: clock, counters: counters, denylist: denylist)
+            configuration: configuration, keyRing: keyRing, clock: clock, counters: counters, denylist: denylist,
+            cache: VerifiedTokenCache(capacity: configuration.verifyCacheEntries))
         self.denylist = denylist
         self.issuer = TokenIssuer(context: context)
         self.verifier = TokenVerifier(context: context)

@@ -3,6 +3,12 @@ public import AuthdProtocol
 public import Logging
 public import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Turns one request line into one reply line. Shared by every connection.
 ///
 /// It never throws: every failure, from broken JSON to an internal error, becomes an error reply
@@ -184,7 +190,8 @@ public final class RequestHandler: Sendable {
         return StatusResult(
             version: version, uptimeSeconds: Int64((monotonicNanoseconds() - startedAt) / 1_000_000_000),
             activeKid: tokens.activeKeyID, keyIds: tokens.keyIDs, issued: counters.issued,
-            verified: counters.verified, rejected: counters.rejected, connections: counters.connections)
+            verified: counters.verified, rejected: counters.rejected, connections: counters.connections,
+            pid: Int64(getpid()))
     }
 
     /// An op name as it may be echoed: bounded and without control characters.

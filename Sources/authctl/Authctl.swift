@@ -16,6 +16,7 @@ struct Authctl: AsyncParsableCommand {
             """,
         subcommands: [
             Issue.self, Verify.self, Login.self, Refresh.self, Revoke.self, User.self, JWKS.self, Status.self, Ping.self,
+            Bench.self,
         ]
     )
 

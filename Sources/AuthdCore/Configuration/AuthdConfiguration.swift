@@ -26,6 +26,9 @@ public struct TokenConfiguration: Sendable, Equatable {
     public var keyRotationInterval: Int64 = 86_400
     /// How long a refresh token stays usable, in seconds; each refresh issues a fresh one.
     public var refreshTTL: Int64 = 28_800
+    /// Verified tokens remembered so that verifying one again skips its signature check; 0 turns
+    /// the cache off. Expiry, revocation, audience and roles are still checked every time.
+    public var verifyCacheEntries = 16_384
 
     /// The defaults.
     public init() {}
@@ -117,6 +120,8 @@ public struct AuthdConfiguration: Sendable, Equatable {
         tokens.keyRotationInterval = try tokensTable.duration(
             "key_rotation_interval", default: tokens.keyRotationInterval, in: 60...31_536_000)
         tokens.refreshTTL = try tokensTable.duration("refresh_ttl", default: tokens.refreshTTL, in: 60...2_592_000)
+        tokens.verifyCacheEntries = Int(
+            try tokensTable.integer("verify_cache_entries", default: Int64(tokens.verifyCacheEntries), in: 0...1_048_576))
         guard tokens.ttl <= tokens.maximumTTL else {
             throw tokensTable.invalid("ttl", "\(tokens.ttl) s exceeds tokens.max_ttl (\(tokens.maximumTTL) s)")
         }

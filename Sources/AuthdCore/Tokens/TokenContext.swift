@@ -5,4 +5,5 @@ package struct TokenContext: Sendable {
     let clock: any UnixClock
     let counters: AuthdCounters
     let denylist: Denylist
+    let cache: VerifiedTokenCache
 }

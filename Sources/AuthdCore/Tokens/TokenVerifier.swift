@@ -25,8 +25,14 @@ public struct TokenVerifier: Sendable {
         if let rolesAny = request.rolesAny, rolesAny.isEmpty { throw .badRequest("field 'roles_any' must not be empty") }
         if let rolesAll = request.rolesAll, rolesAll.isEmpty { throw .badRequest("field 'roles_all' must not be empty") }
         do {
-            let claims = try verifiedClaims(request.token)
-            let result = try check(claims, audience: request.audience ?? configuration.audience)
+            let verified: VerifiedToken
+            if let cached = context.cache.lookup(request.token) {
+                verified = cached
+            } else {
+                verified = try structure(verifiedClaims(request.token))
+                context.cache.insert(request.token, verified)
+            }
+            let result = try check(verified, token: request.token, audience: request.audience ?? configuration.audience)
             try checkRoles(result.roles, request: request)
             counters.recordVerified()
             return result
@@ -35,6 +41,9 @@ public struct TokenVerifier: Sendable {
             throw error
         }
     }
+
+    /// Tokens in the verified-token cache now.
+    public var cacheCount: Int { context.cache.count }
 
     /// Parses the compact serialisation, checks the header and the signature, and returns the
     /// claims object.
@@ -109,8 +118,9 @@ public struct TokenVerifier: Sendable {
         return (jti, subject, expiresAt)
     }
 
-    /// Checks the claims of a token whose signature is good.
-    private func check(_ claims: JSONObject, audience expected: String) throws(AuthdError) -> VerifyResult {
+    /// The claims of a token whose signature is good, checked for shape: everything about the
+    /// token that does not change with time. This is what the cache keeps.
+    private func structure(_ claims: JSONObject) throws(AuthdError) -> VerifiedToken {
         guard case .string(let issuer)? = claims["iss"], issuer == configuration.issuer else {
             throw invalid("issuer is not this authd")
         }
@@ -121,27 +131,37 @@ public struct TokenVerifier: Sendable {
         let notBefore = try timeClaim(claims, "nbf", required: false)
         let audience = try stringList(claims["aud"], claim: "aud", required: true, allowsSingleString: true)
         let roles = try stringList(claims["roles"], claim: "roles", required: false, allowsSingleString: false)
-
-        let now = clock.now()
-        let leeway = configuration.leeway
-        guard now < expiresAt + leeway else { throw AuthdError(.tokenExpired, "token expired at \(expiresAt)") }
-        if let notBefore, now + leeway < notBefore {
-            throw AuthdError(.tokenNotYetValid, "token is not valid before \(notBefore)")
-        }
-        guard now + leeway >= issuedAt else { throw AuthdError(.tokenNotYetValid, "token was issued in the future") }
-        let sessionID = claims["sid"]?.stringValue
-        guard !context.denylist.isRevoked(jti: jti, subject: subject, issuedAt: issuedAt, sessionID: sessionID) else {
-            throw AuthdError(.tokenRevoked, "token has been revoked")
-        }
-        guard audience.contains(expected) else {
-            throw AuthdError(.wrongAudience, "token is not for audience '\(expected)'")
-        }
-
         var extra = JSONObject()
         for (name, value) in claims.entries where !TokenClaims.standard.contains(name) { extra[name] = value }
-        return VerifyResult(
+        let result = VerifyResult(
             subject: subject, roles: roles, audience: audience, issuer: issuer, issuedAt: issuedAt,
             expiresAt: expiresAt, jti: jti, claims: extra)
+        return VerifiedToken(result: result, notBefore: notBefore, sessionID: claims["sid"]?.stringValue)
+    }
+
+    /// The checks that depend on the moment and on the request: lifetime, revocation, audience.
+    private func check(_ verified: VerifiedToken, token: String, audience expected: String) throws(AuthdError) -> VerifyResult {
+        let result = verified.result
+        let now = clock.now()
+        let leeway = configuration.leeway
+        guard now < result.expiresAt + leeway else {
+            context.cache.remove(token)
+            throw AuthdError(.tokenExpired, "token expired at \(result.expiresAt)")
+        }
+        if let notBefore = verified.notBefore, now + leeway < notBefore {
+            throw AuthdError(.tokenNotYetValid, "token is not valid before \(notBefore)")
+        }
+        guard now + leeway >= result.issuedAt else { throw AuthdError(.tokenNotYetValid, "token was issued in the future") }
+        guard
+            !context.denylist.isRevoked(
+                jti: result.jti, subject: result.subject, issuedAt: result.issuedAt, sessionID: verified.sessionID)
+        else {
+            throw AuthdError(.tokenRevoked, "token has been revoked")
+        }
+        guard result.audience.contains(expected) else {
+            throw AuthdError(.wrongAudience, "token is not for audience '\(expected)'")
+        }
+        return result
     }
 
     private func checkRoles(_ roles: [String], request: VerifyRequest) throws(AuthdError) {

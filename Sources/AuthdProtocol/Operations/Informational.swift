@@ -78,12 +78,15 @@ public struct StatusResult: AuthdOperationResult, Hashable {
     public var rejected: Int64
     /// Connections open now.
     public var connections: Int64
+    /// The daemon's process id (for tools that read its CPU time and memory from `/proc`).
+    public var pid: Int64?
 
     /// A status result.
     public init(
         version: String, uptimeSeconds: Int64, activeKid: String, keyIds: [String], issued: Int64, verified: Int64,
-        rejected: Int64, connections: Int64
+        rejected: Int64, connections: Int64, pid: Int64? = nil
     ) {
+        self.pid = pid
         self.version = version
         self.uptimeSeconds = uptimeSeconds
         self.activeKid = activeKid
@@ -106,14 +109,17 @@ public struct StatusResult: AuthdOperationResult, Hashable {
         verified = try counterReader.int("verified")
         rejected = try counterReader.int("rejected")
         connections = try reader.int("connections")
+        pid = try reader.optionalInt("pid")
     }
 
     public var result: JSONObject {
-        [
+        var object: JSONObject = [
             "version": .string(version), "uptime_s": .int(uptimeSeconds), "active_kid": .string(activeKid),
             "key_ids": .strings(keyIds),
             "counters": .object(["issued": .int(issued), "verified": .int(verified), "rejected": .int(rejected)]),
             "connections": .int(connections),
         ]
+        if let pid { object["pid"] = .int(pid) }
+        return object
     }
 }

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""make bench-compare: authd against what a user would pick instead, on this machine, in one run.
+
+Contenders, each driven the same way and interleaved round by round (client and server share the
+cores, so anything else would compare placements, not programs):
+  - authd (release build): verify of a hot token set, verify of always-new tokens, issue, revoke
+    (durable), and verify latency on one connection without pipelining, via `authctl bench`;
+  - MUNGE (Debian's munged on a private socket and key): `remunge` encode, and encode+decode;
+  - the seed's stack: FastAPI + PyJWT (uvicorn, uvloop, httptools) serving /protected, driven by wrk;
+  - raw swift-crypto Ed25519 verification on all cores (authd-crypto-baseline), the ceiling for a
+    cold verify.
+Then memory and start-up: idle RSS, RSS and restart time with 1,000,000 revoked jtis, and socket
+activation to first reply. Prints every round, then a table of the best values against the targets
+of issue #6. Environment: BIN_DIR (release binaries), ROUNDS (default 2), DURATION (seconds, default 5).
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.environ["BIN_DIR"]
+ROUNDS = int(os.environ.get("ROUNDS", "2"))
+DURATION = float(os.environ.get("DURATION", "5"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORK = tempfile.mkdtemp(prefix="authd-bench-")
+CORES = os.cpu_count() or 2
+children = []
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def spawn(arguments, **kwargs):
+    process = subprocess.Popen(arguments, **kwargs)
+    children.append(process)
+    return process
+
+
+def stop(process):
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for(predicate, timeout=30, what="something"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise SystemExit(f"bench-compare: timed out waiting for {what}")
+
+
+def pings(path):
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(2)
+            connection.connect(path)
+            connection.sendall(b'{"op":"ping"}\n')
+            return b'"ok":true' in connection.recv(4096)
+    except OSError:
+        return False
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+# --- authd --------------------------------------------------------------------------------------
+
+class Authd:
+    def __init__(self, name, config=""):
+        self.directory = os.path.join(WORK, name)
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        self.socket = os.path.join(self.directory, "authd.sock")
+        self.state = os.path.join(self.directory, "state")
+        self.config = os.path.join(self.directory, "authd.toml")
+        with open(self.config, "w") as file:
+            file.write(config)
+        self.process = None
+
+    def arguments(self):
+        return [f"{BIN}/authd", "--socket", self.socket, "--state-dir", self.state, "--config", self.config]
+
+    def start(self):
+        self.log = open(os.path.join(self.directory, "authd.log"), "a")
+        started = time.monotonic()
+        self.process = spawn(self.arguments(), stdout=self.log, stderr=self.log)
+        wait_for(lambda: pings(self.socket), what="authd to answer")
+        return time.monotonic() - started
+
+    def stop(self):
+        stop(self.process)
+
+    def bench(self, op, connections=16, depth=8, duration=DURATION, tokens=None):
+        arguments = [f"{BIN}/authctl", "--socket", self.socket, "--json", "bench", "--op", op,
+                     "--connections", str(connections), "--depth", str(depth), "--duration", str(duration)]
+        if tokens:
+            arguments += ["--tokens", str(tokens)]
+        result = subprocess.run(arguments, capture_output=True, text=True, check=True)
+        return json.loads(result.stdout)
+
+
+# --- MUNGE --------------------------------------------------------------------------------------
+
+class Munge:
+    def __init__(self):
+        self.directory = os.path.join(WORK, "munge")
+        os.makedirs(self.directory, mode=0o700)
+        self.socket = os.path.join(self.directory, "munge.socket")
+        key = os.path.join(self.directory, "munge.key")
+        with open(key, "wb") as file:
+            file.write(os.urandom(1024))
+        os.chmod(key, 0o600)
+        self.process = spawn(["munged", "--foreground", "--force", f"--socket={self.socket}", f"--key-file={key}",
+                              f"--pid-file={self.directory}/munged.pid", f"--log-file={self.directory}/munged.log",
+                              f"--seed-file={self.directory}/munged.seed", f"--num-threads={CORES}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: os.path.exists(self.socket), what="munged")
+
+    def remunge(self, decode):
+        arguments = ["remunge", "--quiet", f"--socket={self.socket}", "--num-threads=16", f"--duration={int(DURATION)}"]
+        if decode:
+            arguments.append("--decode")
+        result = subprocess.run(arguments, capture_output=True, text=True, check=True)
+        return float(result.stdout.split()[0])
+
+
+# --- FastAPI + PyJWT ----------------------------------------------------------------------------
+
+class FastAPI:
+    def __init__(self):
+        self.port = free_port()
+        self.process = spawn([sys.executable, "-m", "uvicorn", "fastapi_app:app", "--host", "127.0.0.1", "--port",
+                              str(self.port), "--loop", "uvloop", "--http", "httptools", "--workers", str(CORES),
+                              "--log-level", "warning", "--no-access-log"],
+                             cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self.answers, what="uvicorn")
+        login = subprocess.run(["curl", "-s", "-X", "POST", "-H", "Content-Type: application/json", "-d",
+                                '{"username":"johndoe","password":"secretpassword"}',
+                                f"http://127.0.0.1:{self.port}/login"], capture_output=True, text=True, check=True)
+        self.token = json.loads(login.stdout)["access_token"]
+
+    def answers(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def wrk(self):
+        result = subprocess.run(["wrk", f"-t{CORES}", "-c64", f"-d{int(DURATION)}s", "-H",
+                                 f"Authorization: Bearer {self.token}", f"http://127.0.0.1:{self.port}/protected"],
+                                capture_output=True, text=True, check=True)
+        match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+        if errors:
+            raise SystemExit(f"bench-compare: FastAPI answered {errors.group(1)} non-2xx responses")
+        return float(match.group(1))
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def crypto_baseline():
+    result = subprocess.run([f"{BIN}/authd-crypto-baseline", str(min(DURATION, 3)), str(CORES)],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)["ops_per_s"]
+
+
+# --- memory and start-up ------------------------------------------------------------------------
+
+def revoke_a_million(authd):
+    """Fills authd's store with 1,000,000 revoked jtis while it is stopped (as 1,000,000 revokes would)."""
+    database = sqlite3.connect(os.path.join(authd.state, "authd.db"))
+    expires = int(time.time()) + 3600
+    database.executemany("INSERT OR IGNORE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)",
+                         ((os.urandom(16).hex()[:22], expires) for _ in range(1_000_000)))
+    database.commit()
+    database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    database.close()
+
+
+def socket_activation_ms():
+    """systemd-socket-activate holds the socket; the first connection starts authd and is answered."""
+    directory = os.path.join(WORK, "activation")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    path = os.path.join(directory, "authd.sock")
+    samples = []
+    for _ in range(5):
+        if os.path.exists(path):
+            os.unlink(path)
+        activator = spawn(["systemd-socket-activate", "-l", path, "--fdname=authd", f"{BIN}/authd",
+                           "--state-dir", os.path.join(directory, "state"), "--config", "/dev/null"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: os.path.exists(path), what="systemd-socket-activate")
+        started = time.monotonic()
+        answered = pings(path)
+        samples.append((time.monotonic() - started) * 1000)
+        stop(activator)
+        if not answered:
+            raise SystemExit("bench-compare: the socket-activated authd did not answer")
+    return statistics.median(samples)
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+def main():
+    log(f"bench-compare: {CORES} cores, {ROUNDS} rounds of {DURATION:g} s per contender, work dir {WORK}")
+    authd = Authd("authd")
+    authd.start()
+    munge = Munge()
+    fastapi = FastAPI()
+    baseline_tokens = int(25_000 * DURATION * 1.5)
+    rounds = []
+    for number in range(1, ROUNDS + 1):
+        row = {}
+        row["verify_hot"] = authd.bench("verify-hot")
+        row["munge_encode"] = munge.remunge(decode=False)
+        row["fastapi_protected"] = fastapi.wrk()
+        row["issue"] = authd.bench("issue")
+        row["munge_encode_decode"] = munge.remunge(decode=True)
+        row["verify_cold"] = authd.bench("verify-cold", tokens=baseline_tokens)
+        row["ed25519_raw"] = crypto_baseline()
+        row["revoke"] = authd.bench("revoke", connections=16, depth=1)
+        row["verify_single"] = authd.bench("verify-hot", connections=1, depth=1)
+        rounds.append(row)
+        log(f"round {number}: verify hot {row['verify_hot']['ops_per_s']:,.0f}/s, "
+            f"verify cold {row['verify_cold']['ops_per_s']:,.0f}/s (raw Ed25519 {row['ed25519_raw']:,.0f}/s), "
+            f"issue {row['issue']['ops_per_s']:,.0f}/s, revoke {row['revoke']['ops_per_s']:,.0f}/s, "
+            f"1x1 verify p99 {row['verify_single']['p99_us']:.0f} µs; "
+            f"MUNGE encode {row['munge_encode']:,.0f}/s, encode+decode {row['munge_encode_decode']:,.0f}/s; "
+            f"FastAPI /protected {row['fastapi_protected']:,.0f}/s")
+    stop(fastapi.process)
+    stop(munge.process)
+
+    idle = rss_kib(authd.process.pid)
+    authd.stop()
+    revoke_a_million(authd)
+    authd.start()  # warms the page cache with the database, as any restart after running would
+    authd.stop()
+    ready = authd.start()
+    million_rss = rss_kib(authd.process.pid)
+    authd.stop()
+    activation = socket_activation_ms()
+
+    def best(key, field=None, lowest=False):
+        values = [row[key][field] if field else row[key] for row in rounds]
+        return min(values) if lowest else max(values)
+
+    verify_hot = best("verify_hot", "ops_per_s")
+    verify_cold = best("verify_cold", "ops_per_s")
+    raw = best("ed25519_raw")
+    issue = best("issue", "ops_per_s")
+    munge_encode = best("munge_encode")
+    fastapi_rps = best("fastapi_protected")
+    revoke = best("revoke", "ops_per_s")
+    p99 = best("verify_single", "p99_us", lowest=True)
+    table = [
+        ("verify, hot tokens, 16 conns x depth 8", f"{verify_hot:,.0f}/s", "", "", ">= 150,000/s", verify_hot >= 150_000),
+        ("verify, 1 conn, no pipelining: p99", f"{p99:.0f} us", "", "", "<= 200 us", p99 <= 200),
+        ("verify, cold / raw Ed25519 on all cores", f"{verify_cold:,.0f}/s", f"{raw:,.0f}/s", f"{verify_cold / raw:.2f}", ">= 0.80", verify_cold / raw >= 0.8),
+        ("issue / MUNGE encode (remunge)", f"{issue:,.0f}/s", f"{munge_encode:,.0f}/s", f"{issue / munge_encode:.2f}", ">= 2", issue / munge_encode >= 2),
+        ("revoke, durable, 16 clients", f"{revoke:,.0f}/s", "", "", ">= 20,000/s", revoke >= 20_000),
+        ("verify hot / FastAPI+PyJWT /protected", f"{verify_hot:,.0f}/s", f"{fastapi_rps:,.0f}/s", f"{verify_hot / fastapi_rps:.1f}", ">= 30", verify_hot / fastapi_rps >= 30),
+        ("RSS idle (after the runs)", f"{idle / 1024:.1f} MiB", "", "", "<= 64 MiB", idle <= 64 * 1024),
+        ("RSS with 1,000,000 revoked jtis", f"{million_rss / 1024:.1f} MiB", "", "", "<= 192 MiB", million_rss <= 192 * 1024),
+        ("restart to ready, 1,000,000 revoked", f"{ready:.2f} s", "", "", "<= 1 s", ready <= 1),
+        ("socket activation to first reply", f"{activation:.0f} ms", "", "", "<= 50 ms", activation <= 50),
+    ]
+    log("")
+    log(f"MUNGE encode+decode (remunge -d): {best('munge_encode_decode'):,.0f}/s (best of {ROUNDS})")
+    log(f"{'measure (best of ' + str(ROUNDS) + ' rounds)':44} {'authd':>14} {'other':>14} {'ratio':>7}  {'target':14} met")
+    for name, value, other, ratio, target, met in table:
+        log(f"{name:44} {value:>14} {other:>14} {ratio:>7}  {target:14} {'yes' if met else 'NO'}")
+    with open(os.environ.get("BENCH_JSON", os.path.join(WORK, "..", "authd-bench-compare.json")), "w") as file:
+        json.dump({"rounds": rounds, "idle_rss_kib": idle, "million_rss_kib": million_rss, "restart_ready_s": ready,
+                   "activation_ms": activation}, file, indent=1)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        for child in children:
+            stop(child)
+        shutil.rmtree(WORK, ignore_errors=True)
