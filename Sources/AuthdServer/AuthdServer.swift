@@ -114,7 +114,7 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
         return true
     }
 
-    private typealias Connection = NIOAsyncChannel<RequestFrame, ByteBuffer>
+    private typealias Connection = NIOAsyncChannel<[RequestFrame], ByteBuffer>
 
     /// A connection and what the kernel said about its peer at accept.
     private struct Accepted: Sendable {
@@ -130,8 +130,8 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Accepted> = { channel in
             PeerCredentials.read(from: channel).flatMapThrowing { credentials in
-                try channel.pipeline.syncOperations.addHandler(
-                    ByteToMessageHandler(RequestLineDecoder(maximumLineLength: maximumLineLength)))
+                try channel.pipeline.syncOperations.addHandlers(
+                    ByteToMessageHandler(RequestLineDecoder(maximumLineLength: maximumLineLength)), RequestBatcher())
                 return Accepted(connection: try Connection(wrappingChannelSynchronously: channel), credentials: credentials)
             }
         }
@@ -164,32 +164,33 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
         let caller = Caller(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid)
         do {
             try await connection.executeThenClose { inbound, outbound in
-                for try await frame in inbound {
-                    switch frame {
-                    case .line(let line):
-                        let reply = await handler.reply(to: line, caller: caller)
-                        try await outbound.write(encode(reply, allocator: connection.channel.allocator))
-                    case .tooLong:
-                        logger.notice("request line too long; closing the connection", metadata: ["authd.op": "read"])
-                        let reply = ReplyEnvelope(
-                            id: nil,
-                            outcome: .failure(
-                                AuthdError(.lineTooLong, "request line exceeds \(configuration.maximumLineLength) bytes")))
-                        try await outbound.write(encode(reply, allocator: connection.channel.allocator))
-                        return
+                var replies: [UInt8] = []
+                for try await batch in inbound {
+                    // Replies to one batch go out in one write, in request order.
+                    replies.removeAll(keepingCapacity: true)
+                    var closing = false
+                    for frame in batch {
+                        switch frame {
+                        case .line(let line):
+                            await handler.reply(to: line, caller: caller).encode(into: &replies)
+                        case .tooLong:
+                            logger.notice("request line too long; closing the connection", metadata: ["authd.op": "read"])
+                            ReplyEnvelope(
+                                id: nil,
+                                outcome: .failure(
+                                    AuthdError(.lineTooLong, "request line exceeds \(configuration.maximumLineLength) bytes"))
+                            ).encode(into: &replies)
+                            closing = true
+                        }
+                        replies.append(UInt8(ascii: "\n"))
+                        if closing { break }
                     }
+                    try await outbound.write(connection.channel.allocator.buffer(bytes: replies))
+                    if closing { return }
                 }
             }
         } catch {
             logger.debug("connection ended with an error", metadata: ["authd.error": "\(error)"])
         }
-    }
-
-    private func encode(_ reply: ReplyEnvelope, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(512)
-        reply.encode(into: &bytes)
-        bytes.append(UInt8(ascii: "\n"))
-        return allocator.buffer(bytes: bytes)
     }
 }

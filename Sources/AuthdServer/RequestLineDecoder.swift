@@ -62,3 +62,42 @@ struct RequestLineDecoder: ByteToMessageDecoder {
         context.fireChannelRead(Self.wrapInboundOut(.tooLong))
     }
 }
+
+/// Gathers the frames decoded from one read into one batch, passed on when the read completes.
+///
+/// A pipelining client sends many requests per read; answering them as a batch means one hop
+/// from the event loop to the connection's task and one write back per read, instead of one per
+/// request. Those hops (thread wake-ups) were the largest cost of a `verify` in the profile.
+final class RequestBatcher: ChannelInboundHandler {
+    typealias InboundIn = RequestFrame
+    typealias InboundOut = [RequestFrame]
+
+    private var pending: [RequestFrame] = []
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        pending.append(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flush(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        flush(context: context)
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // A half-close ends the input: whatever is pending goes first.
+        flush(context: context)
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func flush(context: ChannelHandlerContext) {
+        guard !pending.isEmpty else { return }
+        let batch = pending
+        pending.removeAll(keepingCapacity: true)
+        context.fireChannelRead(wrapInboundOut(batch))
+    }
+}
