@@ -110,6 +110,7 @@ public final class SQLiteStore: Sendable {
         }
         guard !batch.isEmpty else { return }
         let failure = database.withLock { database -> StoreError? in
+            defer { database.resetStatements() }
             do throws(StoreError) {
                 try database.execute("BEGIN IMMEDIATE")
             } catch {
@@ -129,7 +130,10 @@ public final class SQLiteStore: Sendable {
 
     /// Runs a read on the writer's connection (reads at startup, tests).
     func read<Value>(_ body: (SQLiteDatabase) throws(StoreError) -> Value) throws(StoreError) -> Value {
-        try database.withLock { database throws(StoreError) in try body(database) }
+        try database.withLock { database throws(StoreError) in
+            defer { database.resetStatements() }
+            return try body(database)
+        }
     }
 
     /// `PRAGMA integrity_check`, for tests and operators.
