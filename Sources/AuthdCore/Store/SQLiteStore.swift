@@ -112,13 +112,13 @@ public final class SQLiteStore: Sendable {
         let failure = database.withLock { database -> StoreError? in
             defer { database.resetStatements() }
             do throws(StoreError) {
-                try database.execute("BEGIN IMMEDIATE")
+                try database.prepare("BEGIN IMMEDIATE").run([])
             } catch {
                 return error
             }
             do throws(StoreError) {
                 for pending in batch { try pending.work(database) }
-                try database.execute("COMMIT")
+                try database.prepare("COMMIT").run([])
                 return nil
             } catch {
                 try? database.execute("ROLLBACK")
