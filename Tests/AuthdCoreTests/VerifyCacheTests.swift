@@ -13,6 +13,7 @@ struct VerifyCacheTests {
         let second = try fixture.verify(token)
         #expect(first == second)
         #expect(fixture.service.verifier.cacheCount == 1)
+        #expect(fixture.service.verifier.cacheStatistics == (1, 1))
     }
 
     @Test("a cached token is still refused when expired, revoked, for another audience or without the role")
@@ -61,6 +62,23 @@ struct VerifyCacheTests {
         _ = try off.verify(token)
         _ = try off.verify(token)
         #expect(off.service.verifier.cacheCount == 0)
+    }
+
+    @Test("tokens in use survive a flood of one-off tokens")
+    func hotTokensSurvive() throws {
+        let fixture = try TokenFixture { $0.verifyCacheEntries = 1024 }
+        let hot = try (0..<16).map { try fixture.issue("hot-\($0)") }
+        for token in hot { _ = try fixture.verify(token) }
+        for round in 0..<20 {
+            // 100 one-off tokens per round (about 6 per shard; a shard keeps 2 × 32), then the hot set again.
+            for index in 0..<100 { _ = try fixture.verify(try fixture.issue("cold-\(round)-\(index)")) }
+            let before = fixture.service.verifier.cacheStatistics
+            for token in hot { _ = try fixture.verify(token) }
+            let after = fixture.service.verifier.cacheStatistics
+            #expect(after.hits == before.hits + 16)
+            #expect(after.misses == before.misses)
+        }
+        #expect(fixture.service.verifier.cacheCount <= 1024)
     }
 
     @Test("tokens that fail are never cached")

@@ -45,6 +45,9 @@ public struct TokenVerifier: Sendable {
     /// Tokens in the verified-token cache now.
     public var cacheCount: Int { context.cache.count }
 
+    /// Verifications answered from the cache, and those that checked the signature.
+    public var cacheStatistics: (hits: Int64, misses: Int64) { (context.cache.hits, context.cache.misses) }
+
     /// Parses the compact serialisation, checks the header and the signature, and returns the
     /// claims object.
     func verifiedClaims(_ token: String) throws(AuthdError) -> JSONObject {

@@ -15,25 +15,51 @@ struct VerifiedToken: Sendable {
 ///
 /// Exact-string keys mean that any change to a token, even a re-encoding that would still carry a
 /// valid signature, is a miss and is verified in full. The cache lives and dies with its
-/// ``TokenService``, so a reload (new keys, a new HMAC secret) starts empty. It is split into
-/// shards, each behind its own lock, so that concurrent `verify`s rarely wait for each other; a
-/// full shard forgets an arbitrary entry, and an entry whose token has expired is dropped when met.
+/// ``TokenService``, so a reload (new keys, a new HMAC secret) starts empty. An entry whose token
+/// has expired is dropped when met.
+///
+/// It is split into shards, each behind its own lock, so that concurrent `verify`s rarely wait for
+/// each other. Each shard keeps two generations: new entries go into the young one, and when it is
+/// full the old one is dropped whole and the young one takes its place. A hit in the old
+/// generation moves the entry back to the young one, so tokens in use survive and a burst of
+/// one-off tokens only flushes other one-off tokens. Every operation is O(1).
 final class VerifiedTokenCache: Sendable {
+    private struct Generations {
+        var young: [String: VerifiedToken] = [:]
+        var old: [String: VerifiedToken] = [:]
+
+        mutating func insert(_ token: String, _ verified: VerifiedToken, generationSize: Int) {
+            if young.count >= generationSize, young[token] == nil {
+                old = young
+                young = [:]
+                young.reserveCapacity(generationSize)
+            }
+            young[token] = verified
+        }
+    }
+
     private final class Shard: Sendable {
-        let entries = Mutex<[String: VerifiedToken]>([:])
+        let generations = Mutex(Generations())
     }
 
     private static let shardCount = 16
     private let shards: [Shard]
-    private let capacityPerShard: Int
+    private let generationSize: Int
+    private let hitCount = Atomic<Int64>(0)
+    private let missCount = Atomic<Int64>(0)
 
-    /// A cache of about `capacity` tokens; 0 disables it.
+    /// Lookups answered from the cache.
+    var hits: Int64 { hitCount.load(ordering: .relaxed) }
+    /// Lookups that had to verify the signature.
+    var misses: Int64 { missCount.load(ordering: .relaxed) }
+
+    /// A cache of at most `capacity` tokens; 0 disables it.
     init(capacity: Int) {
-        capacityPerShard = capacity <= 0 ? 0 : max(1, capacity / Self.shardCount)
+        generationSize = capacity <= 0 ? 0 : max(1, capacity / Self.shardCount / 2)
         shards = (0..<Self.shardCount).map { _ in Shard() }
     }
 
-    var isEnabled: Bool { capacityPerShard > 0 }
+    var isEnabled: Bool { generationSize > 0 }
 
     private func shard(for token: String) -> Shard {
         // The last bytes of a JWS are its signature: as good as random, and cheap to reach. (The
@@ -44,25 +70,33 @@ final class VerifiedTokenCache: Sendable {
 
     func lookup(_ token: String) -> VerifiedToken? {
         guard isEnabled else { return nil }
-        return shard(for: token).entries.withLock { $0[token] }
+        let size = generationSize
+        let found = shard(for: token).generations.withLock { generations -> VerifiedToken? in
+            if let hit = generations.young[token] { return hit }
+            guard let hit = generations.old.removeValue(forKey: token) else { return nil }
+            generations.insert(token, hit, generationSize: size)
+            return hit
+        }
+        if found == nil { missCount.add(1, ordering: .relaxed) } else { hitCount.add(1, ordering: .relaxed) }
+        return found
     }
 
     func insert(_ token: String, _ verified: VerifiedToken) {
         guard isEnabled else { return }
-        let capacity = capacityPerShard
-        shard(for: token).entries.withLock { entries in
-            if entries.count >= capacity, entries[token] == nil, let victim = entries.keys.first {
-                entries.removeValue(forKey: victim)
-            }
-            entries[token] = verified
-        }
+        let size = generationSize
+        shard(for: token).generations.withLock { $0.insert(token, verified, generationSize: size) }
     }
 
     func remove(_ token: String) {
         guard isEnabled else { return }
-        _ = shard(for: token).entries.withLock { $0.removeValue(forKey: token) }
+        shard(for: token).generations.withLock { generations in
+            generations.young.removeValue(forKey: token)
+            generations.old.removeValue(forKey: token)
+        }
     }
 
     /// Entries held now.
-    var count: Int { shards.reduce(0) { total, shard in total + shard.entries.withLock { $0.count } } }
+    var count: Int {
+        shards.reduce(0) { total, shard in total + shard.generations.withLock { $0.young.count + $0.old.count } }
+    }
 }
