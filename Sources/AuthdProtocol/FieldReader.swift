@@ -6,7 +6,8 @@
 public struct FieldReader {
     private let object: JSONObject
     private let context: String
-    private var consumed: Set<String> = []
+    // An array, not a set: requests have a handful of fields, and hashing each name cost more than scanning.
+    private var consumed: [String] = []
 
     /// A reader over `object`; `context` names it in errors (for example `"verify request"`).
     public init(_ object: JSONObject, context: String) {
@@ -15,11 +16,11 @@ public struct FieldReader {
     }
 
     /// Marks `key` as understood without reading it.
-    public mutating func ignore(_ key: String) { consumed.insert(key) }
+    public mutating func ignore(_ key: String) { consumed.append(key) }
 
     /// The raw value of an optional field, `nil` if absent or `null`.
     public mutating func value(_ key: String) -> JSONValue? {
-        consumed.insert(key)
+        consumed.append(key)
         guard let value = object[key], value != .null else { return nil }
         return value
     }

@@ -172,7 +172,7 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
                     for frame in batch {
                         switch frame {
                         case .line(let line):
-                            await handler.reply(to: line, caller: caller).encode(into: &replies)
+                            await handler.writeReply(to: line, caller: caller, into: &replies)
                         case .tooLong:
                             logger.notice("request line too long; closing the connection", metadata: ["authd.op": "read"])
                             ReplyEnvelope(

@@ -22,6 +22,11 @@ public struct TokenVerifier: Sendable {
     ///   token is not good: HTTP 401), `insufficient_role` (good token, missing role: HTTP 403), or
     ///   `bad_request` for a malformed request.
     public func verify(_ request: VerifyRequest) throws(AuthdError) -> VerifyResult {
+        try verifiedToken(request).result
+    }
+
+    /// ``verify(_:)``, answering with the verified token, whose result is already encoded.
+    public func verifiedToken(_ request: VerifyRequest) throws(AuthdError) -> VerifiedToken {
         if let rolesAny = request.rolesAny, rolesAny.isEmpty { throw .badRequest("field 'roles_any' must not be empty") }
         if let rolesAll = request.rolesAll, rolesAll.isEmpty { throw .badRequest("field 'roles_all' must not be empty") }
         do {
@@ -32,10 +37,10 @@ public struct TokenVerifier: Sendable {
                 verified = try structure(verifiedClaims(request.token))
                 context.cache.insert(request.token, verified)
             }
-            let result = try check(verified, token: request.token, audience: request.audience ?? configuration.audience)
-            try checkRoles(result.roles, request: request)
+            try check(verified, token: request.token, audience: request.audience ?? configuration.audience)
+            try checkRoles(verified.result.roles, request: request)
             counters.recordVerified()
-            return result
+            return verified
         } catch {
             counters.recordRejected()
             throw error
@@ -143,7 +148,7 @@ public struct TokenVerifier: Sendable {
     }
 
     /// The checks that depend on the moment and on the request: lifetime, revocation, audience.
-    private func check(_ verified: VerifiedToken, token: String, audience expected: String) throws(AuthdError) -> VerifyResult {
+    private func check(_ verified: VerifiedToken, token: String, audience expected: String) throws(AuthdError) {
         let result = verified.result
         let now = clock.now()
         let leeway = configuration.leeway
@@ -164,7 +169,6 @@ public struct TokenVerifier: Sendable {
         guard result.audience.contains(expected) else {
             throw AuthdError(.wrongAudience, "token is not for audience '\(expected)'")
         }
-        return result
     }
 
     private func checkRoles(_ roles: [String], request: VerifyRequest) throws(AuthdError) {

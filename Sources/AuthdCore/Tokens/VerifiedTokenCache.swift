@@ -4,11 +4,21 @@ import Synchronization
 /// What a token's signature and structure proved, kept so the next `verify` of the same token
 /// skips the signature check. Nothing time-dependent or revocable is decided here: expiry, `nbf`,
 /// the denylist, the audience and the roles are checked on every request, hit or miss.
-struct VerifiedToken: Sendable {
+public struct VerifiedToken: Sendable {
     /// The result `verify` returns.
-    let result: VerifyResult
+    public let result: VerifyResult
+    /// `result` as the compact JSON of a reply's `result` member, encoded once: a hit answers
+    /// without building or encoding the object again.
+    public let encodedResult: [UInt8]
     let notBefore: Int64?
     let sessionID: String?
+
+    init(result: VerifyResult, notBefore: Int64?, sessionID: String?) {
+        self.result = result
+        self.encodedResult = JSONWriter.bytes(.object(result.result))
+        self.notBefore = notBefore
+        self.sessionID = sessionID
+    }
 }
 
 /// A bounded cache of verified tokens, keyed by the exact token string.
