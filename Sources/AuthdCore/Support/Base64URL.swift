@@ -15,21 +15,42 @@ public enum Base64URL {
 
     /// The unpadded base64url encoding of `bytes`.
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        var output: [UInt8] = []
-        var buffer: UInt32 = 0
-        var bits = 0
-        for byte in bytes {
-            buffer = buffer << 8 | UInt32(byte)
-            bits += 8
-            while bits >= 6 {
-                bits -= 6
-                output.append(alphabet[Int((buffer >> UInt32(bits)) & 0x3F)])
+        let input = bytes as? [UInt8] ?? Array(bytes)
+        let remainder = input.count % 3
+        let outputCount = input.count / 3 * 4 + (remainder == 0 ? 0 : remainder + 1)
+        // Three bytes at a time into four characters, written straight into the string's storage:
+        // `issue` encodes every token's payload and signature with this.
+        return String(unsafeUninitializedCapacity: outputCount) { output in
+            alphabet.withUnsafeBufferPointer { table in
+                input.withUnsafeBufferPointer { source in
+                    var inIndex = 0
+                    var outIndex = 0
+                    func emit(_ value: UInt32, shift: UInt32) {
+                        output[outIndex] = table[Int((value >> shift) & 0x3F)]
+                        outIndex += 1
+                    }
+                    while inIndex + 3 <= source.count {
+                        let group = UInt32(source[inIndex]) << 16 | UInt32(source[inIndex + 1]) << 8 | UInt32(source[inIndex + 2])
+                        emit(group, shift: 18)
+                        emit(group, shift: 12)
+                        emit(group, shift: 6)
+                        emit(group, shift: 0)
+                        inIndex += 3
+                    }
+                    if remainder == 1 {
+                        let group = UInt32(source[inIndex]) << 16
+                        emit(group, shift: 18)
+                        emit(group, shift: 12)
+                    } else if remainder == 2 {
+                        let group = UInt32(source[inIndex]) << 16 | UInt32(source[inIndex + 1]) << 8
+                        emit(group, shift: 18)
+                        emit(group, shift: 12)
+                        emit(group, shift: 6)
+                    }
+                }
             }
+            return outputCount
         }
-        if bits > 0 {
-            output.append(alphabet[Int((buffer << UInt32(6 - bits)) & 0x3F)])
-        }
-        return String(decoding: output, as: UTF8.self)
     }
 
     /// Decodes canonical unpadded base64url, or returns `nil`.
