@@ -258,7 +258,7 @@ def main():
         rounds.append(row)
         log(f"round {number}: verify hot {row['verify_hot']['ops_per_s']:,.0f}/s (depth 32: {row['verify_hot_deep']['ops_per_s']:,.0f}/s), "
             f"verify cold {row['verify_cold']['ops_per_s']:,.0f}/s (raw Ed25519 {row['ed25519_raw']:,.0f}/s), "
-            f"issue {row['issue']['ops_per_s']:,.0f}/s, revoke {row['revoke']['ops_per_s']:,.0f}/s, "
+            f"issue {row['issue']['ops_per_s']:,.0f}/s (HS256 {row['issue_hs256']['ops_per_s']:,.0f}/s), revoke {row['revoke']['ops_per_s']:,.0f}/s, "
             f"1x1 verify p99 {row['verify_single']['p99_us']:.0f} µs; "
             f"MUNGE encode {row['munge_encode']:,.0f}/s, encode+decode {row['munge_encode_decode']:,.0f}/s; "
             f"FastAPI /protected {row['fastapi_protected']:,.0f}/s")
