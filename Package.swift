@@ -129,7 +129,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuthdIntegrationTests",
-            dependencies: ["AuthdClient", "AuthdProtocol", "AuthdCore"],
+            dependencies: ["AuthdClient", "AuthdProtocol", "AuthdCore", "AuthdServer"],
             swiftSettings: swiftSettings
         ),
     ]

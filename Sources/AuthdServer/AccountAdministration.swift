@@ -16,7 +16,7 @@ enum AccountAdministration {
 extension RequestHandler {
     func login(_ request: LoginRequest, tokens: TokenService, caller: Caller) async throws(AuthdError) -> IssueResult {
         let base: Logger.Metadata = ["authd.op": "login", "authd.user": "\(Self.printable(request.username))"]
-            .merging(Self.peer(caller)) { current, _ in current }
+            .withPeer(caller)
         do {
             let result = try await accounts.login(request, tokens: tokens)
             logger.info(
@@ -58,7 +58,7 @@ extension RequestHandler {
                 AuditEvent.metadataKey: "\(AuditEvent.userChanged.messageID)", "authd.op": "\(envelope.op)",
                 "authd.user": "\(result.user.username)", "authd.roles": "\(result.user.roles.joined(separator: ","))",
                 "authd.disabled": "\(result.user.disabled)",
-            ].merging(Self.peer(caller)) { current, _ in current })
+            ].withPeer(caller))
         return result.result
     }
 }

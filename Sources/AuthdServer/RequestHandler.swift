@@ -51,6 +51,10 @@ public final class RequestHandler: Sendable {
     /// token's result was encoded when it was first verified, so the reply reuses those bytes
     /// instead of building and encoding the result again.
     public func writeReply(to line: ByteBuffer, caller: Caller, into output: inout [UInt8]) async {
+        if let (id, token) = line.withUnsafeReadableBytes(VerifyLineShortcut.match) {
+            writeVerifyReply(id: id, request: VerifyRequest(token: token), into: &output)
+            return
+        }
         let envelope: RequestEnvelope
         switch parse(line) {
         case .refused(let refusal):
@@ -64,9 +68,17 @@ public final class RequestHandler: Sendable {
             return
         }
         do {
-            let verified = try verify(VerifyRequest(fields: envelope.fields), tokens: current.service)
+            writeVerifyReply(id: envelope.id, request: try VerifyRequest(fields: envelope.fields), into: &output)
+        } catch {
+            ReplyEnvelope(id: envelope.id, outcome: .failure(error)).encode(into: &output)
+        }
+    }
+
+    private func writeVerifyReply(id: RequestID?, request: VerifyRequest, into output: inout [UInt8]) {
+        do {
+            let verified = try verify(request, tokens: current.service)
             output.append(UInt8(ascii: "{"))
-            if let id = envelope.id {
+            if let id {
                 output.append(contentsOf: #""id":"#.utf8)
                 JSONWriter.write(id.json, into: &output)
                 output.append(UInt8(ascii: ","))
@@ -75,7 +87,7 @@ public final class RequestHandler: Sendable {
             output.append(contentsOf: verified.encodedResult)
             output.append(UInt8(ascii: "}"))
         } catch {
-            ReplyEnvelope(id: envelope.id, outcome: .failure(error)).encode(into: &output)
+            ReplyEnvelope(id: id, outcome: .failure(error)).encode(into: &output)
         }
     }
 
@@ -170,14 +182,11 @@ public final class RequestHandler: Sendable {
                 AuditEvent.metadataKey: "\(AuditEvent.tokenIssued.messageID)", "authd.op": "issue", "authd.sub": "\(request.subject)", "authd.jti": "\(result.jti)",
                 "authd.kid": "\(tokens.activeKeyID)", "authd.roles": "\(request.roles.joined(separator: ","))",
                 "authd.exp": "\(result.expiresAt)", "authd.refresh": "\(request.refresh)",
-            ].merging(Self.peer(caller)) { current, _ in current })
+            ].withPeer(caller))
         return result
     }
 
-    /// The caller's credentials as audit metadata (AUTHD_PEER_UID/GID/PID in the journal).
-    static func peer(_ caller: Caller) -> Logger.Metadata {
-        ["authd.peer_uid": "\(caller.uid)", "authd.peer_gid": "\(caller.gid)", "authd.peer_pid": "\(caller.pid)"]
-    }
+
 
     private func refresh(_ request: RefreshRequest, tokens: TokenService, caller: Caller) async throws(AuthdError) -> IssueResult {
         do {
@@ -187,7 +196,7 @@ public final class RequestHandler: Sendable {
                 metadata: [
                     AuditEvent.metadataKey: "\(AuditEvent.tokenIssued.messageID)", "authd.op": "refresh", "authd.jti": "\(result.jti)",
                     "authd.exp": "\(result.expiresAt)",
-                ].merging(Self.peer(caller)) { current, _ in current })
+                ].withPeer(caller))
             return result
         } catch {
             if error.code == .refreshReused {
@@ -195,7 +204,7 @@ public final class RequestHandler: Sendable {
                     "refresh token reused: session revoked",
                     metadata: [
                         AuditEvent.metadataKey: "\(AuditEvent.tokenRevoked.messageID)", "authd.op": "refresh", "authd.code": "\(error.code)",
-                    ].merging(Self.peer(caller)) { current, _ in current })
+                    ].withPeer(caller))
             }
             throw error
         }
@@ -205,7 +214,7 @@ public final class RequestHandler: Sendable {
         let result = try await revoker.revoke(request, tokens: tokens)
         var metadata: Logger.Metadata = [
             AuditEvent.metadataKey: "\(AuditEvent.tokenRevoked.messageID)", "authd.op": "revoke", "authd.revoked": "\(result.revoked)",
-        ].merging(Self.peer(caller)) { current, _ in current }
+        ].withPeer(caller)
         switch request.target {
         case .token: metadata["authd.target"] = "token"
         case .refreshToken: metadata["authd.target"] = "refresh_token"
@@ -246,5 +255,16 @@ public final class RequestHandler: Sendable {
     static func printable(_ text: String) -> String {
         let cleaned = String(String.UnicodeScalarView(text.unicodeScalars.prefix(64).filter { $0.value >= 0x20 && $0.value != 0x7F }))
         return text.unicodeScalars.count > 64 ? cleaned + "…" : cleaned
+    }
+}
+
+extension Logger.Metadata {
+    /// This metadata with the caller's credentials added (AUTHD_PEER_UID/GID/PID in the journal).
+    func withPeer(_ caller: Caller) -> Logger.Metadata {
+        var metadata = self
+        metadata["authd.peer_uid"] = "\(caller.uid)"
+        metadata["authd.peer_gid"] = "\(caller.gid)"
+        metadata["authd.peer_pid"] = "\(caller.pid)"
+        return metadata
     }
 }

@@ -41,8 +41,13 @@ public final class Denylist: Sendable {
     /// Whether a token with these claims has been revoked: by its id, its subject, or its
     /// refresh-token family (`sid`).
     public func isRevoked(jti: String, subject: String, issuedAt: Int64, sessionID: String? = nil) -> Bool {
-        let key = Self.key(for: jti)
-        return state.withLock { state in
+        isRevoked(key: Self.key(for: jti), subject: subject, issuedAt: issuedAt, sessionID: sessionID)
+    }
+
+    /// ``isRevoked(jti:subject:issuedAt:sessionID:)`` with the jti's key already computed (the
+    /// verified-token cache keeps it, so a hit does not decode the jti again).
+    func isRevoked(key: Key, subject: String, issuedAt: Int64, sessionID: String?) -> Bool {
+        state.withLock { state in
             if state.tokens[key] != nil { return true }
             if let watermark = state.subjects[subject], issuedAt <= watermark.before { return true }
             if let sessionID, state.families[sessionID] != nil { return true }

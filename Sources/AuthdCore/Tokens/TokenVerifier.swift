@@ -162,7 +162,7 @@ public struct TokenVerifier: Sendable {
         guard now + leeway >= result.issuedAt else { throw AuthdError(.tokenNotYetValid, "token was issued in the future") }
         guard
             !context.denylist.isRevoked(
-                jti: result.jti, subject: result.subject, issuedAt: result.issuedAt, sessionID: verified.sessionID)
+                key: verified.denylistKey, subject: result.subject, issuedAt: result.issuedAt, sessionID: verified.sessionID)
         else {
             throw AuthdError(.tokenRevoked, "token has been revoked")
         }

@@ -12,9 +12,11 @@ public struct VerifiedToken: Sendable {
     public let encodedResult: [UInt8]
     let notBefore: Int64?
     let sessionID: String?
+    let denylistKey: Denylist.Key
 
     init(result: VerifyResult, notBefore: Int64?, sessionID: String?) {
         self.result = result
+        self.denylistKey = Denylist.key(for: result.jti)
         self.encodedResult = JSONWriter.bytes(.object(result.result))
         self.notBefore = notBefore
         self.sessionID = sessionID
