@@ -52,6 +52,9 @@ public struct AuthdError: Error, Sendable, Hashable, CustomStringConvertible {
         /// The change could not be written durably (a full or read-only disk, say): nothing was
         /// acknowledged, and the caller may retry.
         public static let storageFailure = Code(rawValue: "storage_failure")
+        /// The caller (or everyone together) already has as many connections open as authd allows;
+        /// this connection is closed (HTTP 503).
+        public static let tooManyConnections = Code(rawValue: "too_many_connections")
         /// The daemon failed in a way that is not the caller's fault.
         public static let internalError = Code(rawValue: "internal_error")
         /// Client side only, never sent by the daemon: the daemon could not be reached, or the

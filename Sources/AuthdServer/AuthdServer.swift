@@ -19,12 +19,25 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
         public var maximumLineLength: Int
         /// The mode of a socket file the server binds itself (systemd sets it for inherited sockets).
         public var socketMode: UInt32
+        /// Caps on open connections.
+        public var limits: ConnectionLimits
+        /// A connection that sends nothing for this long is closed; `nil` never.
+        public var idleTimeout: Duration?
+        /// A request line begun must be finished within this; `nil` never.
+        public var lineTimeout: Duration?
 
         /// A configuration.
-        public init(address: ListenAddress, maximumLineLength: Int = 65_536, socketMode: UInt32 = 0o660) {
+        public init(
+            address: ListenAddress, maximumLineLength: Int = 65_536, socketMode: UInt32 = 0o660,
+            limits: ConnectionLimits = ConnectionLimits(), idleTimeout: Duration? = .seconds(600),
+            lineTimeout: Duration? = .seconds(10)
+        ) {
             self.address = address
             self.maximumLineLength = maximumLineLength
             self.socketMode = socketMode
+            self.limits = limits
+            self.idleTimeout = idleTimeout
+            self.lineTimeout = lineTimeout
         }
     }
 
@@ -33,7 +46,7 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
     private let counters: AuthdCounters
     private let logger: Logger
     private let eventLoopGroup: MultiThreadedEventLoopGroup
-    private let connections = ConnectionRegistry()
+    private let connections: ConnectionRegistry
     private let onReady: @Sendable () async -> Void
     private let state = Mutex(State.initial)
 
@@ -50,6 +63,7 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
         onReady: @escaping @Sendable () async -> Void = {}
     ) {
         self.configuration = configuration
+        self.connections = ConnectionRegistry(limits: configuration.limits)
         self.handler = handler
         self.counters = counters
         self.logger = logger
@@ -124,14 +138,22 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
 
     private func bind() async throws -> NIOAsyncChannel<Accepted, Never> {
         let maximumLineLength = configuration.maximumLineLength
+        let idleTimeout = configuration.idleTimeout.map(TimeAmount.init)
+        let lineTimeout = configuration.lineTimeout.map(TimeAmount.init)
+        let logger = self.logger
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             // A client that shuts down its write side after the last request still gets its replies.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Accepted> = { channel in
             PeerCredentials.read(from: channel).flatMapThrowing { credentials in
+                let timeouts = ReadTimeoutHandler(idleTimeout: idleTimeout, lineTimeout: lineTimeout) { reason in
+                    logger.notice(
+                        "closing a connection that made no progress",
+                        metadata: ["authd.op": "read", "authd.reason": "\(reason)", "authd.peer_uid": "\(credentials.uid)"])
+                }
                 try channel.pipeline.syncOperations.addHandlers(
-                    ByteToMessageHandler(RequestLineDecoder(maximumLineLength: maximumLineLength)), RequestBatcher())
+                    timeouts, ByteToMessageHandler(RequestLineDecoder(maximumLineLength: maximumLineLength)), RequestBatcher())
                 return Accepted(connection: try Connection(wrappingChannelSynchronously: channel), credentials: credentials)
             }
         }
@@ -150,18 +172,25 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
     /// Serves one connection until the client closes it, it breaks the protocol, or shutdown.
     /// Errors end only this connection, never the server.
     private func serve(_ connection: Connection, credentials: PeerCredentials) async {
-        counters.connectionOpened()
-        guard connections.register(connection.channel) else {
-            counters.connectionClosed()
+        // Supplementary groups are looked up only when a group grant is consulted (see RequestHandler),
+        // so a connection that only verifies costs no user-database look-up.
+        let caller = Caller(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid)
+        switch connections.register(connection.channel, uid: Policy.isPrivileged(caller) ? nil : credentials.uid) {
+        case .admitted: break
+        case .shuttingDown: return
+        case .refused(let reason, let firstRefusal):
+            if firstRefusal {
+                logger.warning(
+                    "refusing connections: too many", metadata: ["authd.reason": "\(reason)", "authd.peer_uid": "\(credentials.uid)"])
+            }
+            await refuse(connection, AuthdError(.tooManyConnections, reason))
             return
         }
+        counters.connectionOpened()
         defer {
             counters.connectionClosed()
             connections.unregister(connection.channel)
         }
-        // Supplementary groups are looked up only when a group grant is consulted (see RequestHandler),
-        // so a connection that only verifies costs no user-database look-up.
-        let caller = Caller(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid)
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var replies: [UInt8] = []
@@ -191,6 +220,16 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
             }
         } catch {
             logger.debug("connection ended with an error", metadata: ["authd.error": "\(error)"])
+        }
+    }
+
+    /// Answers a connection that is over a limit with one error line, and closes it.
+    private func refuse(_ connection: Connection, _ error: AuthdError) async {
+        var line: [UInt8] = []
+        ReplyEnvelope(id: nil, outcome: .failure(error)).encode(into: &line)
+        line.append(UInt8(ascii: "\n"))
+        try? await connection.executeThenClose { _, outbound in
+            try await outbound.write(connection.channel.allocator.buffer(bytes: line))
         }
     }
 }

@@ -1,45 +1,113 @@
 import NIOCore
 import Synchronization
 
-/// The open connections, so that a graceful shutdown can ask each to finish.
+/// Caps on connections, so that one caller cannot take every slot: `total` across all callers,
+/// `perUID` for any one uid. root and authd's own user are not counted, so an administrator can
+/// always get in.
+public struct ConnectionLimits: Sendable, Equatable {
+    /// Connections open at once, from all unprivileged callers together.
+    public var total: Int
+    /// Connections open at once from one uid.
+    public var perUID: Int
+
+    /// Limits.
+    public init(total: Int = 1024, perUID: Int = 64) {
+        self.total = total
+        self.perUID = perUID
+    }
+}
+
+/// The open connections: counted against the limits as they arrive, and asked to finish when a
+/// graceful shutdown begins.
 ///
 /// Quiescing closes each connection's input: requests already read are answered, then the
 /// connection closes. A connection accepted after quiescing began is closed at once.
 final class ConnectionRegistry: Sendable {
+    /// The answer to a new connection.
+    enum Admission: Equatable {
+        case admitted
+        /// The server is shutting down.
+        case shuttingDown
+        /// Over a limit; `firstRefusal` is true when this uid was not refused since it last had a
+        /// free slot, so the refusal is logged once, not once per attempt.
+        case refused(reason: String, firstRefusal: Bool)
+    }
+
+    private struct Entry {
+        let channel: any Channel
+        let uid: UInt32?
+    }
+
+    private struct Open {
+        var channels: [ObjectIdentifier: Entry] = [:]
+        var countedTotal = 0
+        var perUID: [UInt32: Int] = [:]
+        var refusedUIDs: Set<UInt32> = []
+    }
+
     private enum State {
-        case serving([ObjectIdentifier: any Channel])
+        case serving(Open)
         case quiescing
     }
 
-    private let state = Mutex(State.serving([:]))
+    private let limits: ConnectionLimits
+    private let state = Mutex(State.serving(Open()))
 
-    /// Adds a connection; returns `false` (and closes its input) when the server is shutting down.
-    func register(_ channel: any Channel) -> Bool {
-        let accepted = state.withLock { state -> Bool in
-            guard case .serving(var channels) = state else { return false }
-            channels[ObjectIdentifier(channel)] = channel
-            state = .serving(channels)
-            return true
+    init(limits: ConnectionLimits = ConnectionLimits()) {
+        self.limits = limits
+    }
+
+    /// Adds a connection from `uid` (`nil`: a privileged caller, not counted). Anything but
+    /// `.admitted` leaves the connection unregistered; the caller answers and closes it.
+    func register(_ channel: any Channel, uid: UInt32?) -> Admission {
+        let admission = state.withLock { state -> Admission in
+            guard case .serving(var open) = state else { return .shuttingDown }
+            if let uid {
+                let mine = open.perUID[uid, default: 0]
+                var reason: String?
+                if mine >= limits.perUID {
+                    reason = "uid \(uid) already has \(mine) connections (limit \(limits.perUID))"
+                } else if open.countedTotal >= limits.total {
+                    reason = "authd already has \(open.countedTotal) connections (limit \(limits.total))"
+                }
+                if let reason {
+                    let first = open.refusedUIDs.insert(uid).inserted
+                    state = .serving(open)
+                    return .refused(reason: reason, firstRefusal: first)
+                }
+                open.perUID[uid] = mine + 1
+                open.countedTotal += 1
+            }
+            open.channels[ObjectIdentifier(channel)] = Entry(channel: channel, uid: uid)
+            state = .serving(open)
+            return .admitted
         }
-        if !accepted { channel.close(mode: .input, promise: nil) }
-        return accepted
+        if admission == .shuttingDown { channel.close(mode: .input, promise: nil) }
+        return admission
     }
 
     /// Removes a connection that has ended.
     func unregister(_ channel: any Channel) {
         state.withLock { state in
-            guard case .serving(var channels) = state else { return }
-            channels[ObjectIdentifier(channel)] = nil
-            state = .serving(channels)
+            guard case .serving(var open) = state,
+                let entry = open.channels.removeValue(forKey: ObjectIdentifier(channel))
+            else { return }
+            if let uid = entry.uid {
+                let remaining = open.perUID[uid, default: 1] - 1
+                open.perUID[uid] = remaining > 0 ? remaining : nil
+                open.countedTotal -= 1
+                open.refusedUIDs.remove(uid)
+            }
+            state = .serving(open)
         }
     }
 
     /// Stops taking connections and asks every open one to finish what it has read.
     func quiesce() {
         let channels = state.withLock { state -> [any Channel] in
-            guard case .serving(let channels) = state else { return [] }
+            guard case .serving(let open) = state else { return [] }
             state = .quiescing
-            return Array(channels.values)
+            return open.channels.values.map(\.channel)
         }
         for channel in channels { channel.close(mode: .input, promise: nil) }
     }

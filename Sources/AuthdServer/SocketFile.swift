@@ -17,6 +17,15 @@ enum SocketFile {
                 throw StartupError("cannot create socket directory \(parent): \(String(cString: strerror(errno)))")
             }
         }
+        var directory = stat()
+        guard stat(parent, &directory) == 0 else {
+            throw StartupError("cannot inspect socket directory \(parent): \(String(cString: strerror(errno)))")
+        }
+        // Anyone could delete or replace the socket in a world-writable directory without the
+        // sticky bit, and have clients talk to their own server instead.
+        if directory.st_mode & S_IWOTH != 0, directory.st_mode & S_ISVTX == 0 {
+            throw StartupError("socket directory \(parent) is writable by anyone and has no sticky bit; refusing to bind there")
+        }
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else {

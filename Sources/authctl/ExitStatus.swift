@@ -10,6 +10,7 @@ enum ExitStatus {
     static let unreachable: Int32 = 3
     static let permissionDenied: Int32 = 4
     static let storageFailure: Int32 = 5
+    static let tooManyConnections: Int32 = 6
     static let invalidToken: Int32 = 10
     static let tokenExpired: Int32 = 11
     static let tokenNotYetValid: Int32 = 12
@@ -30,6 +31,7 @@ enum ExitStatus {
         case .daemonUnreachable: unreachable
         case .permissionDenied: permissionDenied
         case .storageFailure: storageFailure
+        case .tooManyConnections: tooManyConnections
         case .invalidToken: invalidToken
         case .tokenExpired: tokenExpired
         case .tokenNotYetValid: tokenNotYetValid

@@ -108,7 +108,12 @@ struct AuthdCommand: AsyncParsableCommand {
         let server = AuthdServer(
             configuration: .init(
                 address: address, maximumLineLength: settings.configuration.server.maximumLineLength,
-                socketMode: settings.configuration.server.socketMode),
+                socketMode: settings.configuration.server.socketMode,
+                limits: ConnectionLimits(
+                    total: settings.configuration.server.maximumConnections,
+                    perUID: settings.configuration.server.maximumConnectionsPerUID),
+                idleTimeout: Self.duration(settings.configuration.server.idleTimeout),
+                lineTimeout: Self.duration(settings.configuration.server.lineTimeout)),
             handler: handler, counters: counters, logger: logger,
             onReady: { notifier.send(["READY=1", "STATUS=serving"]) })
 
@@ -153,6 +158,9 @@ struct AuthdCommand: AsyncParsableCommand {
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
+
+    /// Seconds from the configuration as a timeout, where 0 means none.
+    private static func duration(_ seconds: Int64) -> Duration? { seconds > 0 ? .seconds(seconds) : nil }
 
     private func bootstrapLogging(target: LogConfiguration.Target, level: Logger.Level) {
         let useJournal = target == .journal || (target == .auto && JournalLogHandler.isStandardErrorJournal)

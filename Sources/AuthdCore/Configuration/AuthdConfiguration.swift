@@ -44,6 +44,14 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var exitIdleAfter: Int64 = 0
     /// The mode of a socket file authd binds itself (systemd's `SocketMode=` applies otherwise).
     public var socketMode: UInt32 = 0o660
+    /// Connections open at once from all unprivileged callers (root and authd's user are not counted).
+    public var maximumConnections = 1024
+    /// Connections open at once from one unprivileged uid.
+    public var maximumConnectionsPerUID = 64
+    /// Seconds a connection may stay silent before it is closed; 0 never closes it.
+    public var idleTimeout: Int64 = 600
+    /// Seconds within which a request line, once begun, must be finished; 0 waits forever.
+    public var lineTimeout: Int64 = 10
 
     /// The defaults.
     public init() {}
@@ -143,6 +151,13 @@ public struct AuthdConfiguration: Sendable, Equatable {
             }
             server.socketMode = mode
         }
+        server.maximumConnections = Int(
+            try serverTable.integer("max_connections", default: Int64(server.maximumConnections), in: 1...1_000_000))
+        server.maximumConnectionsPerUID = Int(
+            try serverTable.integer(
+                "max_connections_per_uid", default: Int64(server.maximumConnectionsPerUID), in: 1...1_000_000))
+        server.idleTimeout = try serverTable.duration("idle_timeout", default: server.idleTimeout, in: 0...31_536_000)
+        server.lineTimeout = try serverTable.duration("line_timeout", default: server.lineTimeout, in: 0...3600)
         try serverTable.finish()
 
         var log = LogConfiguration()

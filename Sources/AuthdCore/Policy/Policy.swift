@@ -68,7 +68,8 @@ public struct Policy: Sendable, Equatable {
     /// A policy.
     public init(grants: [Grant] = []) { self.grants = grants }
 
-    private static func isPrivileged(_ caller: Caller) -> Bool { caller.uid == 0 || caller.uid == UInt32(geteuid()) }
+    /// root and authd's own user: allowed everything, and never counted against connection limits.
+    public static func isPrivileged(_ caller: Caller) -> Bool { caller.uid == 0 || caller.uid == UInt32(geteuid()) }
 
     /// Whether deciding for `caller` needs its supplementary groups: only when a group grant exists
     /// and the caller is not already privileged.

@@ -51,6 +51,15 @@ final class RawConnection {
         }
     }
 
+    /// Whether the peer has closed the connection (a non-blocking peek sees end of file or a reset).
+    func isClosedByPeer() -> Bool {
+        var byte: UInt8 = 0
+        let count = recv(descriptor, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        if count == 0 { return true }
+        if count < 0 { return errno != EAGAIN && errno != EWOULDBLOCK }
+        return false
+    }
+
     /// Sends one line and parses the reply.
     func request(_ line: String) throws -> ReplyEnvelope {
         try send(line + "\n")

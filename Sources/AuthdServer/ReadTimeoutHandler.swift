@@ -1,0 +1,76 @@
+import NIOCore
+
+/// Closes connections that hold a slot without making progress: one that sends nothing for
+/// `idleTimeout`, and one that has begun a request line but not finished it within `lineTimeout`
+/// (a client dribbling a byte at a time). Either is logged once, when the connection is closed.
+final class ReadTimeoutHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let idleTimeout: TimeAmount?
+    private let lineTimeout: TimeAmount?
+    private let onTimeout: @Sendable (_ reason: String) -> Void
+    private var lastRead = NIODeadline.now()
+    private var partialLineSince: NIODeadline?
+    private var check: RepeatedTask?
+
+    /// `nil` turns a timeout off.
+    init(idleTimeout: TimeAmount?, lineTimeout: TimeAmount?, onTimeout: @escaping @Sendable (_ reason: String) -> Void) {
+        self.idleTimeout = idleTimeout
+        self.lineTimeout = lineTimeout
+        self.onTimeout = onTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let timeouts = [idleTimeout, lineTimeout].compactMap { $0 }
+        guard let shortest = timeouts.min() else { return }
+        // Checking a few times per timeout keeps the overshoot small without a timer per read.
+        let interval = max(TimeAmount.milliseconds(50), min(.seconds(1), .nanoseconds(shortest.nanoseconds / 4)))
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        check = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            let (handler, context) = bound.value
+            handler.checkDeadlines(context: context)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        check?.cancel()
+        check = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        check?.cancel()
+        check = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        let now = NIODeadline.now()
+        lastRead = now
+        let view = buffer.readableBytesView
+        if view.last == UInt8(ascii: "\n") {
+            partialLineSince = nil
+        } else if partialLineSince == nil || view.contains(UInt8(ascii: "\n")) {
+            // A new line has begun in this read: its clock starts now.
+            partialLineSince = now
+        }
+        context.fireChannelRead(data)
+    }
+
+    private func checkDeadlines(context: ChannelHandlerContext) {
+        let now = NIODeadline.now()
+        if let lineTimeout, let since = partialLineSince, now - since > lineTimeout {
+            close(context, reason: "a request line was not completed within \(lineTimeout.nanoseconds / 1_000_000) ms")
+        } else if let idleTimeout, partialLineSince == nil, now - lastRead > idleTimeout {
+            close(context, reason: "no request for \(idleTimeout.nanoseconds / 1_000_000_000) s")
+        }
+    }
+
+    private func close(_ context: ChannelHandlerContext, reason: String) {
+        check?.cancel()
+        check = nil
+        onTimeout(reason)
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,145 @@
+import AuthdClient
+import AuthdProtocol
+import Foundation
+import Testing
+
+@Suite("Limits against misbehaving callers: timeouts, connection caps, backpressure, passed descriptors")
+struct LimitsIntegrationTests {
+    static var clientsScript: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("hostile/clients.py").path
+    }
+
+    static func findings(_ result: CommandResult) throws -> [String: JSONValue] {
+        let line = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        return try #require(try JSONParser().parse(Array(line.utf8)).objectValue?.entries)
+            .reduce(into: [:]) { $0[$1.key] = $1.value }
+    }
+
+    /// Waits until the server closes `connection` (a read returns end of file), up to `limit`.
+    static func closedByServer(_ connection: RawConnection, within limit: Duration) async -> Duration? {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < limit {
+            if connection.isClosedByPeer() { return ContinuousClock.now - start }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+
+    @Test("a line begun and not finished is closed after line_timeout, even while bytes keep dribbling in")
+    func lineTimeout() async throws {
+        let daemon = try await DaemonProcess(config: "[server]\nline_timeout = 1\n")
+        let silent = try RawConnection(path: daemon.socketPath)
+        try silent.send(#"{"op":"pi"#)
+        #expect(await Self.closedByServer(silent, within: .seconds(5)) != nil)
+
+        let dribbler = try RawConnection(path: daemon.socketPath)
+        var closed = false
+        for byte in Array(#"{"op":"ping","padding":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"#.utf8) {
+            if (try? dribbler.send([byte])) == nil || dribbler.isClosedByPeer() {
+                closed = true
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(closed, "a dribbling client kept its connection for 4 s with line_timeout = 1")
+        // Whole requests are unaffected.
+        let healthy = try RawConnection(path: daemon.socketPath)
+        for _ in 0..<3 {
+            #expect(try healthy.request(#"{"op":"ping"}"#).errorCode == nil)
+            try await Task.sleep(for: .milliseconds(700))
+        }
+        #expect(daemon.log.contains("a request line was not completed"))
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test("a connection that sends nothing is closed after idle_timeout; one that keeps asking is not")
+    func idleTimeout() async throws {
+        let daemon = try await DaemonProcess(config: "[server]\nidle_timeout = 1\n")
+        let idle = try RawConnection(path: daemon.socketPath)
+        let busy = try RawConnection(path: daemon.socketPath)
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(2.5) {
+            #expect(try busy.request(#"{"op":"ping"}"#).errorCode == nil)
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        #expect(idle.isClosedByPeer())
+        #expect(!busy.isClosedByPeer())
+        // A client whose connection was closed for idleness simply reconnects.
+        let client = daemon.client()
+        try await client.ping()
+        try await Task.sleep(for: .seconds(2))
+        try await client.ping()
+        await client.close()
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test(
+        "max_connections_per_uid and max_connections refuse with too_many_connections, logged once; root still gets in",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && getuid() == 0, "needs root and setpriv"))
+    func connectionCaps() async throws {
+        let directory = TemporaryDirectory()
+        chmod(directory.path, 0o755)
+        let daemon = try await DaemonProcess(
+            config: "[server]\nsocket_mode = \"0666\"\nmax_connections_per_uid = 3\nmax_connections = 100\n", directory: directory)
+        let asNobody = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3", Self.clientsScript]
+        let perUID = try Self.findings(
+            try await runCommand("/usr/bin/setpriv", asNobody + ["connections", daemon.socketPath, "6"]))
+        let codes = perUID["codes"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(codes == ["ok", "ok", "ok", "too_many_connections", "too_many_connections", "too_many_connections"])
+        // root is not counted, and the nobody connections are gone again.
+        #expect(try await authctl(["--socket", daemon.socketPath, "ping"]).status == 0)
+        let refusals = daemon.log.components(separatedBy: "refusing connections: too many").count - 1
+        #expect(refusals == 1, "the refusal was logged \(refusals) times")
+        #expect(await daemon.stop() == 0)
+
+        let total = try await DaemonProcess(
+            config: "[server]\nsocket_mode = \"0666\"\nmax_connections_per_uid = 10\nmax_connections = 2\n", directory: TemporaryDirectory())
+        chmod(total.directory.path, 0o755)
+        let totals = try Self.findings(try await runCommand("/usr/bin/setpriv", asNobody + ["connections", total.socketPath, "3"]))
+        #expect(totals["codes"]?.arrayValue?.compactMap(\.stringValue) == ["ok", "ok", "too_many_connections"])
+        #expect(await total.stop() == 0)
+    }
+
+    @Test("a client that pipelines without reading stops being read: authd's memory stays flat, every reply arrives")
+    func backpressure() async throws {
+        let daemon = try await DaemonProcess()
+        let pid = String(daemon.process.processIdentifier)
+        let result = try await runCommand("/usr/bin/python3", [Self.clientsScript, "flood", daemon.socketPath, pid, "100000"])
+        let found = try Self.findings(result)
+        let before = found["rss_before_kib"]?.doubleValue ?? 0
+        let stalled = found["rss_stalled_kib"]?.doubleValue ?? .infinity
+        print("flood of 42 MB unread: authd RSS \(before) KiB -> \(stalled) KiB while stalled")
+        #expect(found["replies"]?.doubleValue == 100_000)
+        #expect(stalled - before < 16 * 1024, "authd buffered \(stalled - before) KiB for a client that did not read")
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test("descriptors passed with SCM_RIGHTS are not kept")
+    func passedDescriptors() async throws {
+        let daemon = try await DaemonProcess()
+        let pid = String(daemon.process.processIdentifier)
+        let found = try Self.findings(
+            try await runCommand("/usr/bin/python3", [Self.clientsScript, "pass-fds", daemon.socketPath, pid, "200"]))
+        #expect(found["answered"]?.doubleValue == 200)
+        let before = found["fds_before"]?.doubleValue ?? 0
+        let after = found["fds_after"]?.doubleValue ?? .infinity
+        // The client's own connection is one more descriptor in authd; 600 passed ones must not be.
+        #expect(after - before <= 2, "authd went from \(before) to \(after) open descriptors")
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test("a world-writable socket directory without the sticky bit is refused; with it, accepted")
+    func socketDirectory() async throws {
+        let directory = TemporaryDirectory()
+        chmod(directory.path, 0o777)
+        let refused = try await runCommand(
+            Binaries.authd,
+            ["--socket", directory.path + "/authd.sock", "--state-dir", directory.path + "/state", "--config", "/dev/null"])
+        #expect(refused.status == 78)
+        #expect(refused.stderr.contains("sticky"))
+        chmod(directory.path, 0o1777)
+        let daemon = try await DaemonProcess(directory: directory)
+        #expect(await daemon.stop() == 0)
+    }
+}
