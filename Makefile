@@ -8,7 +8,7 @@ SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_PACKAGES := python3 python3-pip ca-certificates pkg-config libsystemd-dev libsqlite3-dev libargon2-dev systemd procps binutils dpkg util-linux bsdutils curl
 BIN_DIR  = $(shell $(SWIFT) build --show-bin-path)
 
-.PHONY: all deps build test run demo deb bench bench-compare clean
+.PHONY: all deps build test run demo deb bench bench-compare soak clean
 
 all: build
 
@@ -65,6 +65,12 @@ bench-compare: deps
 	$(SWIFT) build -c release --product authctl
 	$(SWIFT) build -c release --product authd-crypto-baseline
 	BIN_DIR="$(RELEASE_DIR)" $(PYTHON) Benchmarks/compare.py
+
+## soak: 64 clients with a realistic mix while authd is SIGKILLed every 30 s, for SOAK_SECONDS
+## (600 by default); `make test` runs a 2-minute version of the same test
+SOAK_SECONDS ?= 600
+soak: build
+	AUTHD_BIN_DIR="$(BIN_DIR)" AUTHD_SOAK_SECONDS=$(SOAK_SECONDS) $(SWIFT) test --filter SoakTests
 
 ## deb: build authd_<version>_<arch>.deb here (release binaries, Swift runtime linked statically)
 deb: deps
