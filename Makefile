@@ -8,7 +8,7 @@ SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_PACKAGES := python3 python3-pip ca-certificates pkg-config libsystemd-dev libsqlite3-dev libargon2-dev systemd procps binutils dpkg util-linux bsdutils curl
 BIN_DIR  = $(shell $(SWIFT) build --show-bin-path)
 
-.PHONY: all deps build test run demo deb bench bench-compare soak clean
+.PHONY: all deps build test run demo deb bench bench-compare soak fuzz clean
 
 all: build
 
@@ -72,6 +72,23 @@ SOAK_SECONDS ?= 600
 soak: build
 	AUTHD_BIN_DIR="$(BIN_DIR)" AUTHD_SOAK_SECONDS=$(SOAK_SECONDS) $(SWIFT) test --filter SoakTests
 
+## fuzz: libFuzzer (with AddressSanitizer) on the request-line decoder and parsers, the strict token
+## verifier and the config reader, FUZZ_SECONDS each (60); new crashes land in Fuzz/corpus/<target>/,
+## which `make test` replays. Builds in .build-fuzz, apart from the ordinary build.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := request-line:RequestLine token:Token config:Config
+fuzz: deps
+	@for pair in $(FUZZ_TARGETS); do \
+		AUTHD_FUZZ=1 $(SWIFT) build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address --product Fuzz$${pair#*:} || exit 1; \
+	done
+	@bin=$$(AUTHD_FUZZ=1 $(SWIFT) build --scratch-path .build-fuzz --show-bin-path); \
+	for pair in $(FUZZ_TARGETS); do \
+		corpus=$${pair%%:*}; mkdir -p .build-fuzz/work/$$corpus; \
+		echo "fuzzing $$corpus for $(FUZZ_SECONDS) s"; \
+		"$$bin/Fuzz$${pair#*:}" -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=Fuzz/corpus/$$corpus/crash- .build-fuzz/work/$$corpus Fuzz/corpus/$$corpus || exit 1; \
+	done
+
 ## deb: build authd_<version>_<arch>.deb here (release binaries, Swift runtime linked statically)
 deb: deps
 	packaging/debian/build-deb.sh .
@@ -91,4 +108,4 @@ run: build
 	@exec $(BIN_DIR)/authd --dev
 
 clean:
-	rm -rf .build .authd-dev authd_*.deb
+	rm -rf .build .build-fuzz .authd-dev authd_*.deb

@@ -1,4 +1,5 @@
 // swift-tools-version:6.2
+import Foundation
 import PackageDescription
 
 /// One list of compiler settings for every target, so that the whole package is held to the same rules.
@@ -117,6 +118,20 @@ let package = Package(
             path: "Benchmarks/CryptoBaseline",
             swiftSettings: swiftSettings
         ),
+        // The fuzz targets' shared code: `make test` replays the corpus through it, `make fuzz`
+        // links it into libFuzzer executables.
+        .target(
+            name: "AuthdFuzzing",
+            dependencies: [
+                "AuthdCore",
+                "AuthdProtocol",
+                "AuthdServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "AuthdProtocolTests", dependencies: ["AuthdProtocol"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AuthdCoreTests",
@@ -129,8 +144,19 @@ let package = Package(
         ),
         .testTarget(
             name: "AuthdIntegrationTests",
-            dependencies: ["AuthdClient", "AuthdProtocol", "AuthdCore", "AuthdServer"],
+            dependencies: ["AuthdClient", "AuthdProtocol", "AuthdCore", "AuthdServer", "AuthdFuzzing"],
             swiftSettings: swiftSettings
         ),
     ]
 )
+
+// libFuzzer executables, only when `make fuzz` asks for them (AUTHD_FUZZ=1): libFuzzer provides
+// their `main`, so they cannot link in an ordinary build.
+if ProcessInfo.processInfo.environment["AUTHD_FUZZ"] != nil {
+    for name in ["RequestLine", "Token", "Config"] {
+        package.targets.append(
+            .executableTarget(
+                name: "Fuzz\(name)", dependencies: ["AuthdFuzzing"], path: "Fuzz/\(name)",
+                swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]))
+    }
+}

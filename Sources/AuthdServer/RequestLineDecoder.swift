@@ -1,7 +1,7 @@
-import NIOCore
+package import NIOCore
 
 /// One frame of the line protocol.
-enum RequestFrame: Sendable {
+package enum RequestFrame: Sendable {
     /// A complete line, without its `\n`.
     case line(ByteBuffer)
     /// A line longer than the limit. Nothing after it is decoded: the connection is answered and closed.
@@ -10,20 +10,20 @@ enum RequestFrame: Sendable {
 
 /// Splits the inbound byte stream at `\n`, refusing a line longer than `maximumLineLength`
 /// as soon as that many bytes have arrived without a newline, so memory per connection stays bounded.
-struct RequestLineDecoder: ByteToMessageDecoder {
-    typealias InboundOut = RequestFrame
+package struct RequestLineDecoder: ByteToMessageDecoder {
+    package typealias InboundOut = RequestFrame
 
-    let maximumLineLength: Int
+    package let maximumLineLength: Int
     private var overflowed = false
     /// How far the current partial line has been searched already, so a line dribbled in byte by
     /// byte is scanned once rather than once per read.
     private var searched = 0
 
-    init(maximumLineLength: Int) {
+    package init(maximumLineLength: Int) {
         self.maximumLineLength = maximumLineLength
     }
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    package mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard !overflowed else {
             buffer.moveReaderIndex(to: buffer.writerIndex)
             return .needMoreData
@@ -47,7 +47,7 @@ struct RequestLineDecoder: ByteToMessageDecoder {
         return .continue
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    package mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         // A final request without its newline is still answered: the client has said all it will say.
         if !overflowed, buffer.readableBytes > 0, let rest = buffer.readSlice(length: buffer.readableBytes) {

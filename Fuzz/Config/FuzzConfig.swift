@@ -1,0 +1,13 @@
+import AuthdFuzzing
+
+/// libFuzzer's entry point (`make fuzz`); the corpus is replayed by `make test`.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzConfig(_ start: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
+    let bytes = start.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? []
+    do {
+        try FuzzTargets.config(bytes)
+    } catch {
+        fatalError("fuzz-config: \(error)")
+    }
+    return 0
+}

@@ -1,0 +1,132 @@
+public import AuthdCore
+import AuthdProtocol
+import AuthdServer
+import Logging
+import NIOCore
+import NIOEmbedded
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A broken invariant found by a fuzz target.
+public struct FuzzFailure: Error, CustomStringConvertible {
+    /// What broke.
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The code that reads untrusted bytes, wrapped for libFuzzer (`make fuzz`) and for replaying the
+/// committed corpus in `make test`. Each target feeds one input through the real code and checks
+/// invariants beyond "did not crash"; a broken one throws ``FuzzFailure``.
+public enum FuzzTargets {
+    /// The request-line decoder, the request envelope parser and the verify shortcut. The input is
+    /// split at every byte value 0xFF into reads, so the fuzzer also explores how lines straddle
+    /// reads. Invariants: decoded lines hold no newline and respect the limit, and whenever the
+    /// verify shortcut accepts a line, the full parser reads the same op, id and token.
+    public static func requestLine(_ data: [UInt8]) throws(FuzzFailure) {
+        let limit = 256
+        let channel = EmbeddedChannel()
+        do {
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RequestLineDecoder(maximumLineLength: limit)))
+            for chunk in data.split(separator: 0xFF, omittingEmptySubsequences: false) {
+                try channel.writeInbound(channel.allocator.buffer(bytes: chunk))
+            }
+            _ = try channel.finish()
+        } catch {
+            // The decoder never throws; a pipeline error here is a finding.
+            throw FuzzFailure("the line decoder failed: \(error)")
+        }
+        while let frame = try? channel.readInbound(as: RequestFrame.self) {
+            guard case .line(let line) = frame else { continue }
+            let bytes = Array(line.readableBytesView)
+            guard !bytes.contains(0x0A) else { throw FuzzFailure("a decoded line holds a newline") }
+            guard bytes.count <= limit else { throw FuzzFailure("a decoded line of \(bytes.count) bytes passed the \(limit)-byte limit") }
+            try checkShortcutAgrees(bytes)
+        }
+        // The whole input as one line, as well: the parsers see every input the fuzzer makes.
+        try checkShortcutAgrees(data)
+    }
+
+    private static func checkShortcutAgrees(_ bytes: [UInt8]) throws(FuzzFailure) {
+        let shortcut = bytes.withUnsafeBytes { VerifyLineShortcut.match($0) }
+        let parsed = bytes.withUnsafeBytes { raw in Result { () throws(RequestParseError) in try RequestEnvelope.parse(raw) } }
+        guard let shortcut else { return }
+        guard case .success(let envelope) = parsed, envelope.op == VerifyRequest.op,
+            let request = try? VerifyRequest(fields: envelope.fields)
+        else { throw FuzzFailure("the verify shortcut accepted a line the full parser refuses") }
+        guard request.token == shortcut.token, envelope.id == shortcut.id, request.audience == nil,
+            request.rolesAny == nil, request.rolesAll == nil
+        else { throw FuzzFailure("the verify shortcut read a different request than the full parser") }
+    }
+
+    /// The fixed secret of ``token(_:)``'s daemon, so that corpus tokens stay valid forever.
+    public static let tokenSecret = "authd-fuzz-secret-0123456789abcdef-0123456789"
+    /// The fixed time of ``token(_:)``'s daemon.
+    public static let tokenTime: Int64 = 1_800_000_000
+
+    private static let tokens: TokenService = {
+        var template = Array("/tmp/authd-fuzz-XXXXXX".utf8CString)
+        let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        let secretPath = directory + "/hmac.key"
+        let file = open(secretPath, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        _ = Array(tokenSecret.utf8).withUnsafeBytes { write(file, $0.baseAddress, $0.count) }
+        close(file)
+        var configuration = TokenConfiguration()
+        configuration.algorithm = .hs256
+        configuration.hmacSecretFile = secretPath
+        configuration.verifyCacheEntries = 64
+        return try! TokenService(
+            configuration: configuration, stateDirectory: directory + "/state", clock: ManualUnixClock(tokenTime),
+            logger: Logger(label: "fuzz"))
+    }()
+
+    /// A token from ``token(_:)``'s daemon, for seeding the corpus.
+    public static func seedToken(subject: String, roles: [String]) -> String {
+        try! tokens.issuer.issue(IssueRequest(subject: subject, roles: roles)).accessToken
+    }
+
+    /// Whether `token` verifies at the harness's fixed time.
+    public static func verifies(_ token: String) -> Bool {
+        (try? tokens.verifier.verify(VerifyRequest(token: token))) != nil
+    }
+
+    /// The strict token verifier. Invariants: a refusal is one of the token codes (never an
+    /// internal error), and a token verifies twice with the same answer (the second time from the
+    /// cache).
+    public static func token(_ data: [UInt8]) throws(FuzzFailure) {
+        let token = String(decoding: data, as: UTF8.self)
+        let allowed: Set<AuthdError.Code> = [.invalidToken, .tokenExpired, .tokenNotYetValid, .wrongAudience, .tokenRevoked, .insufficientRole]
+        for request in [VerifyRequest(token: token), VerifyRequest(token: token, rolesAny: ["admin"])] {
+            let first = Result { () throws(AuthdError) in try tokens.verifier.verify(request) }
+            let second = Result { () throws(AuthdError) in try tokens.verifier.verify(request) }
+            switch (first, second) {
+            case (.success(let one), .success(let two)):
+                guard one == two else { throw FuzzFailure("a cached verification answered differently") }
+            case (.failure(let one), .failure(let two)):
+                guard allowed.contains(one.code) else { throw FuzzFailure("verify refused with \(one.code)") }
+                guard one.code == two.code else { throw FuzzFailure("verify refused with \(one.code), then \(two.code)") }
+            default:
+                throw FuzzFailure("the same token verified once and was refused once")
+            }
+        }
+    }
+
+    /// The configuration reader. Invariants: it answers with a configuration or a StartupError,
+    /// and the same text always gives the same answer.
+    public static func config(_ data: [UInt8]) throws(FuzzFailure) {
+        let text = String(decoding: data, as: UTF8.self)
+        let first = Result { () throws(StartupError) in try AuthdConfiguration(toml: text) }
+        let second = Result { () throws(StartupError) in try AuthdConfiguration(toml: text) }
+        switch (first, second) {
+        case (.success(let one), .success(let two)):
+            guard one == two else { throw FuzzFailure("the same text gave two configurations") }
+        case (.failure(let one), .failure(let two)):
+            guard one.message == two.message else { throw FuzzFailure("the same text was refused for two reasons") }
+        default:
+            throw FuzzFailure("the same text was accepted once and refused once")
+        }
+    }
+}
