@@ -44,7 +44,7 @@ extension RequestHandler {
         case UserListRequest.op:
             _ = try UserListRequest(fields: fields)
             return try accounts.list().result
-        case UserAddRequest.op: result = try await accounts.add(UserAddRequest(fields: fields))
+        case UserAddRequest.op: result = try await accounts.add(UserAddRequest(fields: fields), tokens: tokens)
         case UserSetPasswordRequest.op: result = try await accounts.setPassword(UserSetPasswordRequest(fields: fields), tokens: tokens)
         case UserSetRolesRequest.op: result = try await accounts.setRoles(UserSetRolesRequest(fields: fields), tokens: tokens)
         case UserDisableRequest.op: result = try await accounts.disable(UserDisableRequest(fields: fields), tokens: tokens)

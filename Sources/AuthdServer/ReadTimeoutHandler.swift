@@ -1,16 +1,19 @@
 import NIOCore
 
-/// Closes connections that hold a slot without making progress: one that sends nothing for
-/// `idleTimeout`, and one that has begun a request line but not finished it within `lineTimeout`
-/// (a client dribbling a byte at a time). Either is logged once, when the connection is closed.
-final class ReadTimeoutHandler: ChannelInboundHandler {
+/// Closes connections that hold a slot without making progress: one on which nothing is read or
+/// written for `idleTimeout` (a reply still being worked on is not idleness: it ends in a write),
+/// and one that has begun a request line but not finished it within `lineTimeout` (a client
+/// dribbling a byte at a time). Either is logged once, when the connection is closed.
+final class ReadTimeoutHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let idleTimeout: TimeAmount?
     private let lineTimeout: TimeAmount?
     private let onTimeout: @Sendable (_ reason: String) -> Void
-    private var lastRead = NIODeadline.now()
+    private var lastActivity = NIODeadline.now()
     private var partialLineSince: NIODeadline?
     private var check: RepeatedTask?
 
@@ -47,7 +50,7 @@ final class ReadTimeoutHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         let now = NIODeadline.now()
-        lastRead = now
+        lastActivity = now
         let view = buffer.readableBytesView
         if view.last == UInt8(ascii: "\n") {
             partialLineSince = nil
@@ -58,11 +61,16 @@ final class ReadTimeoutHandler: ChannelInboundHandler {
         context.fireChannelRead(data)
     }
 
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        lastActivity = .now()
+        context.write(data, promise: promise)
+    }
+
     private func checkDeadlines(context: ChannelHandlerContext) {
         let now = NIODeadline.now()
         if let lineTimeout, let since = partialLineSince, now - since > lineTimeout {
             close(context, reason: "a request line was not completed within \(lineTimeout.nanoseconds / 1_000_000) ms")
-        } else if let idleTimeout, partialLineSince == nil, now - lastRead > idleTimeout {
+        } else if let idleTimeout, partialLineSince == nil, now - lastActivity > idleTimeout {
             close(context, reason: "no request for \(idleTimeout.nanoseconds / 1_000_000_000) s")
         }
     }

@@ -21,7 +21,7 @@ struct AccountTests {
 
         @discardableResult
         func add(_ name: String, _ password: String, roles: [String] = []) async throws -> UserInfo {
-            try await accounts.add(UserAddRequest(username: name, password: password, roles: roles)).user
+            try await accounts.add(UserAddRequest(username: name, password: password, roles: roles), tokens: tokens).user
         }
 
         func login(_ name: String, _ password: String, audience: [String]? = nil) async throws(LoginRefusal) -> IssueResult {
@@ -196,7 +196,7 @@ struct AccountTests {
         do {
             let store = try SQLiteStore(stateDirectory: fixture.stateDirectory)
             let accounts = try AccountService(configuration: AccountConfiguration(), store: store, clock: fixture.clock)
-            _ = try await accounts.add(UserAddRequest(username: "alice", password: "wonderland", roles: ["user"]))
+            _ = try await accounts.add(UserAddRequest(username: "alice", password: "wonderland", roles: ["user"]), tokens: fixture.service)
             _ = try await accounts.disable(UserDisableRequest(username: "alice"), tokens: fixture.service)
             let listed = try accounts.list()
             #expect(!JSONWriter.string(.object(listed.result)).contains("argon2"))

@@ -1,4 +1,5 @@
 @testable import AuthdCore
+import AuthdProtocol
 import Testing
 
 @Suite("Configuration file")
@@ -123,5 +124,40 @@ struct ConfigurationTests {
         #expect(ConfigTableReader.parseDuration("m") == nil)
         #expect(ConfigTableReader.parseDuration("99999999999999999999d") == nil)
         #expect(ConfigTableReader.parseDuration("-5s") == nil)
+    }
+
+    @Test("[limits]: defaults, each key read, ranges enforced, and the issuer and verifier obey them")
+    func limits() throws {
+        let defaults = try AuthdConfiguration(toml: "").tokens.limits
+        #expect(defaults == RequestLimits())
+        #expect(defaults.maximumRoles == 64 && defaults.maximumTokenBytes == 8192 && defaults.maximumClaimsBytes == 4096)
+        let custom = try AuthdConfiguration(
+            toml: "[limits]\nmax_roles = 2\nmax_audiences = 1\nmax_string_bytes = 20\nmax_claims_bytes = 30\nmax_token_bytes = 2048\n")
+        #expect(custom.tokens.limits.maximumRoles == 2)
+        #expect(custom.tokens.limits.maximumStringBytes == 20)
+        for bad in ["[limits]\nmax_roles = 0", "[limits]\nmax_token_bytes = 100", "[limits]\nmax_string_bytes = 1", "[limits]\nbogus = 1"] {
+            #expect(throws: StartupError.self, "\(bad)") { try AuthdConfiguration(toml: bad) }
+        }
+
+        let fixture = try TokenFixture { $0.limits = custom.tokens.limits }
+        let issuer = fixture.service.issuer
+        func code(_ request: IssueRequest) -> AuthdError.Code? {
+            do {
+                _ = try issuer.issue(request)
+                return nil
+            } catch {
+                return error.code
+            }
+        }
+        #expect(code(IssueRequest(subject: "alice", roles: ["a", "b"])) == nil)
+        #expect(code(IssueRequest(subject: "alice", roles: ["a", "b", "c"])) == .badRequest)
+        #expect(code(IssueRequest(subject: String(repeating: "s", count: 21))) == .badRequest)
+        #expect(code(IssueRequest(subject: "alice", audience: ["x", "y"])) == .badRequest)
+        #expect(code(IssueRequest(subject: "alice", claims: ["note": .string(String(repeating: "n", count: 40))])) == .badRequest)
+        #expect(code(IssueRequest(subject: "alice", claims: ["n": 1])) == nil)
+        // A token longer than max_token_bytes is refused by verify, before anything else.
+        let long = try TokenFixture().issue(roles: (0..<60).map { "role-\($0)-" + String(repeating: "r", count: 20) })
+        #expect(long.utf8.count > 2048)
+        #expect(fixture.verifyCode(long) == .invalidToken)
     }
 }

@@ -118,6 +118,62 @@ struct HostileInputTests {
         #expect(await daemon.stop() == 0)
     }
 
+    /// Tokens with a genuine HS256 signature (the test knows the secret) and hostile claims: the
+    /// signature passes, so every claim rule is reached through the real daemon.
+    @Test("signed tokens with hostile time claims and types")
+    func signedHostileClaims() async throws {
+        let directory = TemporaryDirectory()
+        let secret = "hostile-claims-secret-0123456789abcdef"
+        let secretPath = directory.path + "/hmac.key"
+        try secret.write(toFile: secretPath, atomically: true, encoding: .utf8)
+        chmod(secretPath, 0o600)
+        let daemon = try await DaemonProcess(
+            config: "[tokens]\nalgorithm = \"HS256\"\nhmac_secret_file = \"\(secretPath)\"\nleeway = 0\n", directory: directory)
+        let genuine = try await daemon.client().issue(subject: "alice").accessToken
+        let header = String(decoding: Base64Decode.decode(String(genuine.split(separator: ".")[0])), as: UTF8.self)
+        let kid = header.components(separatedBy: #""kid":""#)[1].components(separatedBy: "\"")[0]
+        let now = Int(Date().timeIntervalSince1970)
+        let base = #""iss":"authd","sub":"alice","aud":"local","jti":"j1","roles":["user"]"#
+        let cases: [(String, String, AuthdError.Code?)] = [
+            ("well-formed control", #"{\#(base),"iat":\#(now),"exp":\#(now + 600)}"#, nil),
+            ("exp 1e20", #"{\#(base),"iat":\#(now),"exp":1e20}"#, .invalidToken),
+            ("exp 1e400", #"{\#(base),"iat":\#(now),"exp":1e400}"#, .invalidToken),
+            ("exp -1", #"{\#(base),"iat":\#(now),"exp":-1}"#, .invalidToken),
+            ("exp Int64.max", #"{\#(base),"iat":\#(now),"exp":9223372036854775807}"#, .invalidToken),
+            ("exp a string", #"{\#(base),"iat":\#(now),"exp":"\#(now + 600)"}"#, .invalidToken),
+            ("exp null", #"{\#(base),"iat":\#(now),"exp":null}"#, .invalidToken),
+            ("exp missing", #"{\#(base),"iat":\#(now)}"#, .invalidToken),
+            ("exp an array", #"{\#(base),"iat":\#(now),"exp":[1]}"#, .invalidToken),
+            ("exp in the past", #"{\#(base),"iat":\#(now - 100),"exp":\#(now - 10)}"#, .tokenExpired),
+            ("iat in the future", #"{\#(base),"iat":\#(now + 3600),"exp":\#(now + 7200)}"#, .tokenNotYetValid),
+            ("nbf in the future", #"{\#(base),"iat":\#(now),"nbf":\#(now + 3600),"exp":\#(now + 7200)}"#, .tokenNotYetValid),
+            ("nbf -1e300", #"{\#(base),"iat":\#(now),"nbf":-1e300,"exp":\#(now + 600)}"#, .invalidToken),
+            ("duplicate exp", #"{\#(base),"iat":\#(now),"exp":\#(now + 600),"exp":1}"#, .invalidToken),
+            ("wrong issuer", #"{"iss":"evil","sub":"alice","aud":"local","jti":"j","iat":\#(now),"exp":\#(now + 600)}"#, .invalidToken),
+            ("sub empty", #"{"iss":"authd","sub":"","aud":"local","jti":"j","iat":\#(now),"exp":\#(now + 600)}"#, .invalidToken),
+            ("roles a string", #"{"iss":"authd","sub":"a","aud":"local","jti":"j","roles":"admin","iat":\#(now),"exp":\#(now + 600)}"#, .invalidToken),
+            ("aud a number", #"{"iss":"authd","sub":"a","aud":7,"jti":"j","iat":\#(now),"exp":\#(now + 600)}"#, .invalidToken),
+            ("payload an array", "[1,2,3]", .invalidToken),
+            ("payload 40 deep", String(repeating: #"{"a":"#, count: 40) + "1" + String(repeating: "}", count: 40), .invalidToken),
+            ("payload with a NUL", #"{\#(base),"iat":\#(now),"exp":\#(now + 600),"x":"a\#u{0}b"}"#, .invalidToken),
+        ]
+        let signed = try await runCommand(
+            "/usr/bin/python3", [LimitsIntegrationTests.clientsScript, "sign", secret, kid],
+            input: cases.map(\.1).joined(separator: "\n") + "\n")
+        let tokens = signed.stdout.split(separator: "\n").map(String.init)
+        #expect(tokens.count == cases.count, "\(signed.stderr)")
+        for ((name, _, code), token) in zip(cases, tokens) {
+            let line = #"{"op":"verify","token":"\#(token)"}"#
+            if let code {
+                try Self.check(daemon, Array(line.utf8), expect: code, name: name)
+            } else {
+                let reply = try RawConnection(path: daemon.socketPath).request(line)
+                #expect(reply.errorCode == nil, "the control token was refused: \(reply)")
+            }
+        }
+        #expect(await daemon.stop() == 0)
+    }
+
     static func check(_ daemon: DaemonProcess, _ line: [UInt8], expect code: AuthdError.Code, name: String) throws {
         let connection = try RawConnection(path: daemon.socketPath)
         try connection.send(line + [0x0A])

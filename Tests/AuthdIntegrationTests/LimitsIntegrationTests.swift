@@ -55,11 +55,11 @@ struct LimitsIntegrationTests {
 
     @Test("a connection that sends nothing is closed after idle_timeout; one that keeps asking is not")
     func idleTimeout() async throws {
-        let daemon = try await DaemonProcess(config: "[server]\nidle_timeout = 1\n")
+        let daemon = try await DaemonProcess(config: "[server]\nidle_timeout = 2\n")
         let idle = try RawConnection(path: daemon.socketPath)
         let busy = try RawConnection(path: daemon.socketPath)
         let start = ContinuousClock.now
-        while ContinuousClock.now - start < .seconds(2.5) {
+        while ContinuousClock.now - start < .seconds(4.5) {
             #expect(try busy.request(#"{"op":"ping"}"#).errorCode == nil)
             try await Task.sleep(for: .milliseconds(300))
         }
@@ -68,7 +68,7 @@ struct LimitsIntegrationTests {
         // A client whose connection was closed for idleness simply reconnects.
         let client = daemon.client()
         try await client.ping()
-        try await Task.sleep(for: .seconds(2))
+        try await Task.sleep(for: .seconds(3.5))
         try await client.ping()
         await client.close()
         #expect(await daemon.stop() == 0)

@@ -5,7 +5,12 @@
   flood SOCKET PID N            pipeline N verify requests without reading, then measure authd's
                                 RSS, then read every reply
   pass-fds SOCKET PID N         send N requests, each carrying an open descriptor (SCM_RIGHTS)
+  sign SECRET KID               read JSON payload texts, one per line, from stdin; print each as
+                                an HS256 token signed with SECRET (the payload text is kept as is)
 """
+import base64
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -87,6 +92,16 @@ def pass_fds(path, pid, count):
     print(json.dumps({"fds_before": before, "fds_after": after, "answered": answered}))
 
 
+def sign(secret, kid):
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    header = b64(json.dumps({"alg": "HS256", "typ": "at+jwt", "kid": kid}, separators=(",", ":")).encode())
+    for line in sys.stdin:
+        payload = b64(line.rstrip("\n").encode())
+        signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+        print(f"{header}.{payload}.{b64(signature)}")
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "connections":
@@ -95,3 +110,5 @@ if __name__ == "__main__":
         flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif mode == "pass-fds":
         pass_fds(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif mode == "sign":
+        sign(sys.argv[2], sys.argv[3])

@@ -29,6 +29,8 @@ public struct TokenConfiguration: Sendable, Equatable {
     /// Verified tokens remembered so that verifying one again skips its signature check; 0 turns
     /// the cache off. Expiry, revocation, audience and roles are still checked every time.
     public var verifyCacheEntries = 16_384
+    /// Bounds on caller-chosen fields: the `[limits]` table.
+    public var limits = RequestLimits()
 
     /// The defaults.
     public init() {}
@@ -111,6 +113,7 @@ public struct AuthdConfiguration: Sendable, Equatable {
         var logTable = try root.table("log")
         var policyTable = try root.table("policy")
         var usersTable = try root.table("users")
+        var limitsTable = try root.table("limits")
         try root.finish()
 
         var tokens = TokenConfiguration()
@@ -176,6 +179,7 @@ public struct AuthdConfiguration: Sendable, Equatable {
         self.policy = try Self.policy(from: &policyTable)
         self.users = try AccountConfiguration(table: &usersTable)
 
+        tokens.limits = try RequestLimits(table: &limitsTable)
         self.tokens = tokens
         self.server = server
         self.stateDirectory = try stateTable.string("directory", default: stateDirectory)

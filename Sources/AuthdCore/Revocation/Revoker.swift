@@ -27,10 +27,10 @@ public struct Revoker: Sendable {
             guard identity.expiresAt + configuration.leeway > now else { return RevokeResult(revoked: 0) }
             record = .token(jti: identity.jti, expiresAt: identity.expiresAt + configuration.leeway)
         case .jti(let jti):
-            try RequestLimits.checkIdentifier(jti, field: "jti")
+            try configuration.limits.checkIdentifier(jti, field: "jti")
             record = .token(jti: jti, expiresAt: horizon)
         case .subject(let subject, let before):
-            try RequestLimits.checkIdentifier(subject, field: "sub")
+            try configuration.limits.checkIdentifier(subject, field: "sub")
             let cutoff = before ?? now
             guard cutoff >= 0, cutoff <= now + 86_400 * 365 else {
                 throw .badRequest("field 'before' must be a time between 1970 and a year from now")

@@ -13,7 +13,4 @@ enum TokenClaims {
     /// Header parameters that would make a verifier fetch or trust key material or semantics from
     /// the token itself (RFC 8725 §2.1, §3.10), or that we do not understand: always refused.
     static let forbiddenHeaderParameters: Set<String> = ["crit", "jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "b64"]
-
-    /// The longest token `verify` looks at, and the longest `issue` will produce.
-    static let maximumTokenLength = 8192
 }

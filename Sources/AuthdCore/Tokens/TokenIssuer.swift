@@ -15,14 +15,15 @@ public struct TokenIssuer: Sendable {
     /// Issues a token for `request`, or refuses it with `bad_request` naming the offending field.
     /// `sessionID` becomes the `sid` claim of tokens minted for a refresh-token family.
     public func issue(_ request: IssueRequest, sessionID: String? = nil) throws(AuthdError) -> IssueResult {
-        try RequestLimits.checkIdentifier(request.subject, field: "sub")
-        let roles = try RequestLimits.checkRoles(request.roles, field: "roles")
+        let limits = configuration.limits
+        try limits.checkIdentifier(request.subject, field: "sub")
+        let roles = try limits.checkRoles(request.roles, field: "roles")
         let audience = request.audience ?? [configuration.audience]
         guard !audience.isEmpty else { throw .badRequest("field 'aud' must not be an empty array") }
-        guard audience.count <= RequestLimits.maximumAudiences else {
-            throw .badRequest("field 'aud' has more than \(RequestLimits.maximumAudiences) entries")
+        guard audience.count <= limits.maximumAudiences else {
+            throw .badRequest("field 'aud' has more than \(limits.maximumAudiences) entries")
         }
-        for entry in audience { try RequestLimits.checkIdentifier(entry, field: "aud") }
+        for entry in audience { try limits.checkIdentifier(entry, field: "aud") }
         let ttl = request.ttl ?? configuration.ttl
         guard ttl >= 1 else { throw .badRequest("field 'ttl' must be at least 1 second") }
         guard ttl <= configuration.maximumTTL else {
@@ -30,6 +31,12 @@ public struct TokenIssuer: Sendable {
         }
         for key in request.claims.keys where TokenClaims.reserved.contains(key) {
             throw .badRequest("custom claim '\(key)' is reserved and cannot be set")
+        }
+        if !request.claims.isEmpty {
+            let size = JSONWriter.bytes(.object(request.claims)).count
+            guard size <= limits.maximumClaimsBytes else {
+                throw .badRequest("field 'claims' takes \(size) bytes; at most \(limits.maximumClaimsBytes) are allowed")
+            }
         }
 
         let now = clock.now()
@@ -57,40 +64,10 @@ public struct TokenIssuer: Sendable {
             throw AuthdError(.internalError, "signing failed")
         }
         let token = signingInput + "." + Base64URL.encode(signature)
-        guard token.utf8.count <= TokenClaims.maximumTokenLength else {
-            throw .badRequest("the token would be longer than \(TokenClaims.maximumTokenLength) bytes; send fewer claims")
+        guard token.utf8.count <= limits.maximumTokenBytes else {
+            throw .badRequest("the token would be longer than \(limits.maximumTokenBytes) bytes; send fewer claims")
         }
         counters.recordIssued()
         return IssueResult(accessToken: token, expiresIn: ttl, expiresAt: expiresAt, jti: jti)
-    }
-}
-
-/// Bounds on caller-chosen strings that end up in tokens and logs.
-enum RequestLimits {
-    static let maximumIdentifierLength = 1024
-    static let maximumRoles = 64
-    static let maximumAudiences = 16
-
-    /// A non-empty string without control characters (which would corrupt logs), of bounded length.
-    static func checkIdentifier(_ value: String, field: String) throws(AuthdError) {
-        guard !value.isEmpty else { throw .badRequest("field '\(field)' must not be empty") }
-        guard value.utf8.count <= maximumIdentifierLength else {
-            throw .badRequest("field '\(field)' is longer than \(maximumIdentifierLength) bytes")
-        }
-        guard !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
-            throw .badRequest("field '\(field)' contains a control character")
-        }
-    }
-
-    /// Checked roles with duplicates removed, first occurrence kept.
-    static func checkRoles(_ roles: [String], field: String) throws(AuthdError) -> [String] {
-        guard roles.count <= maximumRoles else { throw .badRequest("field '\(field)' has more than \(maximumRoles) roles") }
-        var seen: Set<String> = []
-        var unique: [String] = []
-        for role in roles {
-            try checkIdentifier(role, field: field)
-            if seen.insert(role).inserted { unique.append(role) }
-        }
-        return unique
     }
 }

@@ -57,8 +57,8 @@ public struct TokenVerifier: Sendable {
     /// claims object.
     func verifiedClaims(_ token: String) throws(AuthdError) -> JSONObject {
         let bytes = Array(token.utf8)
-        guard bytes.count <= TokenClaims.maximumTokenLength else {
-            throw invalid("token is longer than \(TokenClaims.maximumTokenLength) bytes")
+        guard bytes.count <= configuration.limits.maximumTokenBytes else {
+            throw invalid("token is longer than \(configuration.limits.maximumTokenBytes) bytes")
         }
         guard let firstDot = bytes.firstIndex(of: UInt8(ascii: ".")),
             let secondDot = bytes[(firstDot + 1)...].firstIndex(of: UInt8(ascii: ".")),

@@ -47,7 +47,7 @@ public struct AccountService: Sendable {
     public func login(_ request: LoginRequest, tokens: TokenService) async throws(LoginRefusal) -> IssueResult {
         func refuse(_ error: AuthdError, _ reason: String) -> LoginRefusal { LoginRefusal(error: error, reason: reason) }
         do {
-            try RequestLimits.checkIdentifier(request.username, field: "username")
+            try tokens.configuration.limits.checkIdentifier(request.username, field: "username")
             try PasswordHasher.checkLength(request.password)
         } catch {
             throw refuse(error, "malformed")
@@ -101,9 +101,9 @@ public struct AccountService: Sendable {
     // MARK: Admin ops
 
     /// `user_add`.
-    public func add(_ request: UserAddRequest) async throws(AuthdError) -> UserResult {
+    public func add(_ request: UserAddRequest, tokens: TokenService) async throws(AuthdError) -> UserResult {
         try Self.checkUsername(request.username)
-        let roles = try RequestLimits.checkRoles(request.roles, field: "roles")
+        let roles = try tokens.configuration.limits.checkRoles(request.roles, field: "roles")
         let hash = try await hasher.hash(try checkNewPassword(request.password))
         let now = clock.now()
         let record = UserRecord(
@@ -127,7 +127,7 @@ public struct AccountService: Sendable {
     /// `user_set_roles`: the user's existing tokens and sessions are revoked, so that a removed
     /// role stops working now, not when the tokens expire.
     public func setRoles(_ request: UserSetRolesRequest, tokens: TokenService) async throws(AuthdError) -> UserResult {
-        let roles = try RequestLimits.checkRoles(request.roles, field: "roles")
+        let roles = try tokens.configuration.limits.checkRoles(request.roles, field: "roles")
         return try await change(request.username, .roles(roles), endingSessions: true, tokens: tokens)
     }
 
@@ -158,7 +158,7 @@ public struct AccountService: Sendable {
     private func change(
         _ username: String, _ change: UserChange, endingSessions: Bool, tokens: TokenService
     ) async throws(AuthdError) -> UserResult {
-        try RequestLimits.checkIdentifier(username, field: "username")
+        try tokens.configuration.limits.checkIdentifier(username, field: "username")
         let now = clock.now()
         // A subject watermark revokes the user's access tokens, and the refresh families created
         // up to now (refresh checks it), for as long as either could still be used.
