@@ -79,14 +79,14 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := request-line:RequestLine token:Token config:Config
 fuzz: deps
 	@for pair in $(FUZZ_TARGETS); do \
-		AUTHD_FUZZ=1 $(SWIFT) build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address --product Fuzz$${pair#*:} || exit 1; \
+		AUTHD_FUZZ=1 $(SWIFT) build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld --product Fuzz$${pair#*:} || exit 1; \
 	done
 	@bin=$$(AUTHD_FUZZ=1 $(SWIFT) build --scratch-path .build-fuzz --show-bin-path); \
 	for pair in $(FUZZ_TARGETS); do \
 		corpus=$${pair%%:*}; mkdir -p .build-fuzz/work/$$corpus; \
 		echo "fuzzing $$corpus for $(FUZZ_SECONDS) s"; \
 		"$$bin/Fuzz$${pair#*:}" -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-			-artifact_prefix=Fuzz/corpus/$$corpus/crash- .build-fuzz/work/$$corpus Fuzz/corpus/$$corpus || exit 1; \
+			-artifact_prefix=Fuzz/corpus/$$corpus/ .build-fuzz/work/$$corpus Fuzz/corpus/$$corpus || exit 1; \
 	done
 
 ## deb: build authd_<version>_<arch>.deb here (release binaries, Swift runtime linked statically)

@@ -150,13 +150,14 @@ let package = Package(
     ]
 )
 
-// libFuzzer executables, only when `make fuzz` asks for them (AUTHD_FUZZ=1): libFuzzer provides
-// their `main`, so they cannot link in an ordinary build.
+// libFuzzer executables, only when `make fuzz` asks for them (AUTHD_FUZZ=1): they need libFuzzer,
+// which only a -sanitize=fuzzer build links.
 if ProcessInfo.processInfo.environment["AUTHD_FUZZ"] != nil {
+    package.targets.append(.target(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"))
     for name in ["RequestLine", "Token", "Config"] {
         package.targets.append(
             .executableTarget(
-                name: "Fuzz\(name)", dependencies: ["AuthdFuzzing"], path: "Fuzz/\(name)",
+                name: "Fuzz\(name)", dependencies: ["AuthdFuzzing", "CLibFuzzer"], path: "Fuzz/\(name)",
                 swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]))
     }
 }

@@ -1,6 +1,7 @@
 import AuthdFuzzing
+import CLibFuzzer
 
-/// libFuzzer's entry point (`make fuzz`); the corpus is replayed by `make test`.
+/// One input, from libFuzzer. Built only by `make fuzz`; the corpus is replayed by `make test`.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRequestLine(_ start: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
     let bytes = start.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? []
@@ -10,4 +11,12 @@ public func fuzzRequestLine(_ start: UnsafePointer<UInt8>?, _ count: Int) -> Int
         fatalError("fuzz-requestLine: \(error)")
     }
     return 0
+}
+
+/// The entry point SwiftPM may give this executable (`<module>_main`): libFuzzer's driver.
+@_cdecl("FuzzRequestLine_main")
+public func fuzzRequestLineMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { start, count in fuzzRequestLine(start, count) }
 }

@@ -1,6 +1,7 @@
 import AuthdFuzzing
+import CLibFuzzer
 
-/// libFuzzer's entry point (`make fuzz`); the corpus is replayed by `make test`.
+/// One input, from libFuzzer. Built only by `make fuzz`; the corpus is replayed by `make test`.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzToken(_ start: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
     let bytes = start.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? []
@@ -10,4 +11,12 @@ public func fuzzToken(_ start: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
         fatalError("fuzz-token: \(error)")
     }
     return 0
+}
+
+/// The entry point SwiftPM may give this executable (`<module>_main`): libFuzzer's driver.
+@_cdecl("FuzzToken_main")
+public func fuzzTokenMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { start, count in fuzzToken(start, count) }
 }

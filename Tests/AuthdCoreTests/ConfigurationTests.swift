@@ -160,4 +160,13 @@ struct ConfigurationTests {
         #expect(long.utf8.count > 2048)
         #expect(fixture.verifyCode(long) == .invalidToken)
     }
+
+    @Test("arrays and inline tables nested deeper than 32 are an error, not a stack overflow (found by make fuzz)")
+    func deepNesting() throws {
+        for text in ["x = " + String(repeating: "[", count: 5000), "x = " + String(repeating: "{a = ", count: 5000)] {
+            let error = #expect(throws: StartupError.self) { try AuthdConfiguration(toml: text) }
+            #expect(error?.message.contains("nest deeper than 32") == true)
+        }
+        #expect(throws: Never.self) { try TOMLDocument.parse("x = " + String(repeating: "[", count: 32) + String(repeating: "]", count: 32)) }
+    }
 }

@@ -69,6 +69,10 @@ private struct TOMLParser {
     /// element of an array of tables.
     var currentPath: [String] = []
     var definedTables: Set<[String]> = []
+    /// How deep arrays and inline tables nest at this point. Bounded, because the parser recurses:
+    /// a file of nothing but `[` must be an error, not a stack overflow (found by `make fuzz`).
+    var depth = 0
+    static let maximumDepth = 32
 
     init(bytes: [UInt8]) { self.bytes = bytes }
 
@@ -192,8 +196,11 @@ private struct TOMLParser {
         case UInt8(ascii: "'"):
             if bytes[index...].starts(with: "'''".utf8) { throw fail("multi-line strings are not supported") }
             return .string(try parseLiteralString())
-        case UInt8(ascii: "["): return .array(try parseArray())
-        case UInt8(ascii: "{"): return .table(try parseInlineTable())
+        case UInt8(ascii: "["), UInt8(ascii: "{"):
+            guard depth < Self.maximumDepth else { throw fail("arrays and inline tables nest deeper than \(Self.maximumDepth)") }
+            depth += 1
+            defer { depth -= 1 }
+            return byte == UInt8(ascii: "[") ? .array(try parseArray()) : .table(try parseInlineTable())
         case UInt8(ascii: "t"), UInt8(ascii: "f"):
             if bytes[index...].starts(with: "true".utf8) {
                 index += 4
