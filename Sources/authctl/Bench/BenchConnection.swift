@@ -13,13 +13,15 @@ final class BenchConnection {
     private var pending: [UInt8] = []
 
     init(path: String) throws(BenchError) {
-        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
+        // Stored only once connected: a throwing initializer that had stored it would still run
+        // deinit and close the descriptor twice.
+        let candidate = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard candidate >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            close(descriptor)
+            close(candidate)
             throw BenchError("socket path too long: \(path)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -27,14 +29,15 @@ final class BenchConnection {
         }
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                connect(candidate, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
         guard connected == 0 else {
             let reason = String(cString: strerror(errno))
-            close(descriptor)
+            close(candidate)
             throw BenchError("cannot connect to \(path): \(reason)")
         }
+        descriptor = candidate
     }
 
     deinit { close(descriptor) }

@@ -8,13 +8,18 @@ final class RawConnection {
     private var buffer: [UInt8] = []
 
     init(path: String, timeoutSeconds: Int = 10) throws {
-        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw DaemonError("socket() failed") }
-        let result = withSocketAddress(path) { connect(descriptor, $0, $1) }
+        // The descriptor is stored only once connected: a class whose initializer throws after
+        // storing every property still runs its deinit, which would close the descriptor a second
+        // time — by then possibly another thread's newly opened file.
+        let candidate = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard candidate >= 0 else { throw DaemonError("socket() failed") }
+        let result = withSocketAddress(path) { connect(candidate, $0, $1) }
         guard result == 0 else {
-            close(descriptor)
-            throw DaemonError("connect failed: \(String(cString: strerror(errno)))")
+            let reason = String(cString: strerror(errno))
+            close(candidate)
+            throw DaemonError("connect failed: \(reason)")
         }
+        descriptor = candidate
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
