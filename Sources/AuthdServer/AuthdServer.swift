@@ -25,13 +25,17 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
         public var idleTimeout: Duration?
         /// A request line begun must be finished within this; `nil` never.
         public var lineTimeout: Duration?
+        /// Reply bytes queued for a client that does not read before authd stops reading its
+        /// requests (the connection's write-buffer high-water mark).
+        public var maximumPendingReplyBytes: Int
 
         /// A configuration.
         public init(
             address: ListenAddress, maximumLineLength: Int = 65_536, socketMode: UInt32 = 0o660,
             limits: ConnectionLimits = ConnectionLimits(), idleTimeout: Duration? = .seconds(600),
-            lineTimeout: Duration? = .seconds(10)
+            lineTimeout: Duration? = .seconds(10), maximumPendingReplyBytes: Int = 65_536
         ) {
+            self.maximumPendingReplyBytes = maximumPendingReplyBytes
             self.address = address
             self.maximumLineLength = maximumLineLength
             self.socketMode = socketMode
@@ -145,6 +149,11 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
             .serverChannelOption(.backlog, value: 256)
             // A client that shuts down its write side after the last request still gets its replies.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
+            // Past the high-water mark the connection turns unwritable: its task's next write
+            // waits, it stops taking requests, and the socket stops being read.
+            .childChannelOption(
+                .writeBufferWaterMark,
+                value: .init(low: configuration.maximumPendingReplyBytes / 2, high: configuration.maximumPendingReplyBytes))
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Accepted> = { channel in
             PeerCredentials.read(from: channel).flatMapThrowing { credentials in
                 let timeouts = ReadTimeoutHandler(idleTimeout: idleTimeout, lineTimeout: lineTimeout) { reason in

@@ -113,7 +113,8 @@ struct AuthdCommand: AsyncParsableCommand {
                     total: settings.configuration.server.maximumConnections,
                     perUID: settings.configuration.server.maximumConnectionsPerUID),
                 idleTimeout: Self.duration(settings.configuration.server.idleTimeout),
-                lineTimeout: Self.duration(settings.configuration.server.lineTimeout)),
+                lineTimeout: Self.duration(settings.configuration.server.lineTimeout),
+                maximumPendingReplyBytes: settings.configuration.server.maximumPendingReplyBytes),
             handler: handler, counters: counters, logger: logger,
             onReady: { notifier.send(["READY=1", "STATUS=serving"]) })
 

@@ -169,4 +169,19 @@ struct ConfigurationTests {
         }
         #expect(throws: Never.self) { try TOMLDocument.parse("x = " + String(repeating: "[", count: 32) + String(repeating: "]", count: 32)) }
     }
+
+    @Test("[server] connection limits and timeouts: defaults, values, ranges")
+    func serverLimits() throws {
+        let defaults = try AuthdConfiguration(toml: "").server
+        #expect(defaults.maximumConnections == 1024 && defaults.maximumConnectionsPerUID == 64)
+        #expect(defaults.idleTimeout == 600 && defaults.lineTimeout == 10 && defaults.maximumPendingReplyBytes == 65_536)
+        let custom = try AuthdConfiguration(
+            toml: "[server]\nmax_connections = 5\nmax_connections_per_uid = 2\nidle_timeout = \"1m\"\nline_timeout = 0\nmax_pending_reply_bytes = 8192\n"
+        ).server
+        #expect(custom.maximumConnections == 5 && custom.maximumConnectionsPerUID == 2)
+        #expect(custom.idleTimeout == 60 && custom.lineTimeout == 0 && custom.maximumPendingReplyBytes == 8192)
+        for bad in ["[server]\nmax_connections = 0", "[server]\nline_timeout = 7200", "[server]\nmax_pending_reply_bytes = 100"] {
+            #expect(throws: StartupError.self, "\(bad)") { try AuthdConfiguration(toml: bad) }
+        }
+    }
 }

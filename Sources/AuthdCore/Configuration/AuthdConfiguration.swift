@@ -54,6 +54,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var idleTimeout: Int64 = 600
     /// Seconds within which a request line, once begun, must be finished; 0 waits forever.
     public var lineTimeout: Int64 = 10
+    /// Reply bytes queued for a client that does not read, before authd stops reading its requests.
+    public var maximumPendingReplyBytes = 65_536
 
     /// The defaults.
     public init() {}
@@ -161,6 +163,9 @@ public struct AuthdConfiguration: Sendable, Equatable {
                 "max_connections_per_uid", default: Int64(server.maximumConnectionsPerUID), in: 1...1_000_000))
         server.idleTimeout = try serverTable.duration("idle_timeout", default: server.idleTimeout, in: 0...31_536_000)
         server.lineTimeout = try serverTable.duration("line_timeout", default: server.lineTimeout, in: 0...3600)
+        server.maximumPendingReplyBytes = Int(
+            try serverTable.integer(
+                "max_pending_reply_bytes", default: Int64(server.maximumPendingReplyBytes), in: 4096...67_108_864))
         try serverTable.finish()
 
         var log = LogConfiguration()
