@@ -231,6 +231,8 @@ extension RevocationFaultTests {
         let client = daemon.client()
         let victim = try await client.issue(subject: "victim")
         _ = try await client.revoke(.jti("warm-up"))  // the database and its WAL exist
+        _ = try await client.addUser("alice", password: "wonderland", roles: ["user"])
+        let aliceSession = try await client.login(username: "alice", password: "wonderland")
         // Root ignores permission bits, but not the immutable attribute: writes to the open files
         // fail with EPERM, as on a read-only file system.
         let files = try FileManager.default.contentsOfDirectory(atPath: daemon.stateDirectory)
@@ -240,11 +242,26 @@ extension RevocationFaultTests {
         let failed = await #expect(throws: AuthdError.self) { try await client.revoke(.token(victim.accessToken)) }
         #expect(failed?.code == .storageFailure)
         #expect(try await client.verify(token: victim.accessToken).subject == "victim")
+        // Account changes and logins write too: each is refused, and nothing of a refused change
+        // takes effect (alice's session survives the disable that could not be stored).
+        for (name, attempt) in [
+            ("user_add", { () async throws(AuthdError) in _ = try await client.addUser("bob", password: "builder-bob") }),
+            ("user_disable", { () async throws(AuthdError) in _ = try await client.disableUser("alice") }),
+            ("login", { () async throws(AuthdError) in _ = try await client.login(username: "alice", password: "wonderland") }),
+        ] as [(String, () async throws(AuthdError) -> Void)] {
+            let error = await #expect(throws: AuthdError.self, "\(name)") { try await attempt() }
+            #expect(error?.code == .storageFailure, "\(name)")
+        }
+        #expect(try await client.verify(token: aliceSession.accessToken).subject == "alice")
         let thawed = try await runCommand("/usr/bin/chattr", ["-i", daemon.stateDirectory] + files)
         #expect(thawed.status == 0, "\(thawed.stderr)")
         #expect(try await client.revoke(.token(victim.accessToken)).revoked == 1)
         let refused = await #expect(throws: AuthdError.self) { try await client.verify(token: victim.accessToken) }
         #expect(refused?.code == .tokenRevoked)
+        #expect(try await client.listUsers().map(\.username) == ["alice"])
+        _ = try await client.disableUser("alice")
+        let ended = await #expect(throws: AuthdError.self) { try await client.verify(token: aliceSession.accessToken) }
+        #expect(ended?.code == .tokenRevoked)
         await client.close()
         #expect(await daemon.stop() == 0)
     }

@@ -116,14 +116,8 @@ public struct TokenVerifier: Sendable {
     /// The identity of a genuine token of ours, whatever its times: for revoking it by value.
     /// Everything up to the signature is checked as strictly as `verify` does.
     func authenticatedIdentity(_ token: String) throws(AuthdError) -> (jti: String, subject: String, expiresAt: Int64) {
-        let claims = try verifiedClaims(token)
-        guard case .string(let issuer)? = claims["iss"], issuer == configuration.issuer else {
-            throw invalid("issuer is not this authd")
-        }
-        guard case .string(let subject)? = claims["sub"], !subject.isEmpty else { throw invalid("token has no 'sub'") }
-        guard case .string(let jti)? = claims["jti"], !jti.isEmpty else { throw invalid("token has no 'jti'") }
-        let expiresAt = try timeClaim(claims, "exp", required: true)!
-        return (jti, subject, expiresAt)
+        let result = try structure(verifiedClaims(token)).result
+        return (result.jti, result.subject, result.expiresAt)
     }
 
     /// The claims of a token whose signature is good, checked for shape: everything about the

@@ -28,12 +28,10 @@ public struct Argon2Parameters: Sendable, Equatable {
         self.parallelism = parallelism
     }
 
-    /// Reads the parameters of a PHC string such as `$argon2id$v=19$m=19456,t=2,p=1$salt$hash`.
-    init?(phcString encoded: String) {
-        let fields = encoded.split(separator: "$", omittingEmptySubsequences: false)
-        guard fields.count == 6, fields[1] == "argon2id", fields[2] == "v=19" else { return nil }
+    /// Reads the parameter field of a PHC string: `m=19456,t=2,p=1`.
+    init?(phcField field: Substring) {
         var values: [Substring: UInt32] = [:]
-        for pair in fields[3].split(separator: ",") {
+        for pair in field.split(separator: ",") {
             let parts = pair.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, let value = UInt32(parts[1]) else { return nil }
             values[parts[0]] = value
@@ -113,7 +111,7 @@ public final class PasswordHasher: Sendable {
     /// Whether `encoded` was made with other parameters than today's, so it should be replaced
     /// at the next successful login.
     public func needsRehash(_ encoded: String) -> Bool {
-        Argon2Parameters(phcString: encoded) != parameters
+        PHCString(encoded)?.parameters != parameters
     }
 
     static func checkLength(_ password: String) throws(AuthdError) {
@@ -197,7 +195,8 @@ struct PHCString {
 
     init?(_ encoded: String) {
         let fields = encoded.split(separator: "$", omittingEmptySubsequences: false)
-        guard fields.count == 6, let parameters = Argon2Parameters(phcString: encoded),
+        guard fields.count == 6, fields[0].isEmpty, fields[1] == "argon2id", fields[2] == "v=19",
+            let parameters = Argon2Parameters(phcField: fields[3]),
             let salt = Self.decode(fields[4]), (8...64).contains(salt.count),
             let hash = Self.decode(fields[5]), (16...64).contains(hash.count)
         else { return nil }
