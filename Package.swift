@@ -29,27 +29,34 @@ let package = Package(
     targets: [
         // Wire types and the strict JSON codec: no I/O, no dependencies.
         .target(name: "AuthdProtocol", swiftSettings: swiftSettings),
-        // SQLite from the system, seen only by AuthdCore's store.
-        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // The reference Argon2 implementation (RFC 9106), seen only by AuthdCore's password hasher.
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
-        // Tokens, keys, configuration, the revocation store: everything but sockets.
+        // Tokens, keys, configuration, policy, accounts and the store interface: no sockets, no database.
         .target(
             name: "AuthdCore",
             dependencies: [
                 "AuthdProtocol",
-                "CSQLite",
                 "CArgon2",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
-        // The NIO Unix-socket server and the request dispatcher.
+        // SQLite from the system, seen only by the SQLite store.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // The single-host store engine (the default): one SQLite file in the state directory.
+        .target(
+            name: "AuthdSQLiteStore",
+            dependencies: ["AuthdCore", "AuthdProtocol", "CSQLite"],
+            swiftSettings: swiftSettings
+        ),
+        // The NIO Unix-socket server, the request dispatcher, and the daemon's assembly (the only
+        // place that picks a store engine).
         .target(
             name: "AuthdServer",
             dependencies: [
                 "AuthdCore",
+                "AuthdSQLiteStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -137,14 +144,20 @@ let package = Package(
             name: "AuthdCoreTests",
             dependencies: [
                 "AuthdCore",
+                "AuthdSQLiteStore",
                 "CArgon2",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AuthdIntegrationTests",
-            dependencies: ["AuthdClient", "AuthdProtocol", "AuthdCore", "AuthdServer", "AuthdFuzzing"],
+            dependencies: [
+                "AuthdClient", "AuthdProtocol", "AuthdCore", "AuthdSQLiteStore", "AuthdServer", "AuthdFuzzing",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

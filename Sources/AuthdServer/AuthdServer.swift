@@ -46,7 +46,7 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
     }
 
     private let configuration: Configuration
-    private let handler: RequestHandler
+    let handler: RequestHandler
     private let counters: AuthdCounters
     private let logger: Logger
     private let eventLoopGroup: MultiThreadedEventLoopGroup
@@ -127,9 +127,9 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
         guard case .serving(let listener) = state.withLock({ $0 }) else { return false }
         // A hop through the listener's event loop (which also runs the accept loop), then the handler.
         guard (try? await listener.eventLoop.submit({}).get()) != nil else { return false }
-        let reply = await handler.reply(to: ByteBuffer(string: #"{"op":"ping"}"#), caller: .daemon)
-        guard case .success = reply.outcome else { return false }
-        return true
+        var reply: [UInt8] = []
+        await handler.writeReply(to: ByteBuffer(string: #"{"op":"ping"}"#), caller: .daemon, into: &reply)
+        return reply.starts(with: #"{"ok":true"#.utf8)
     }
 
     private typealias Connection = NIOAsyncChannel<[RequestFrame], ByteBuffer>

@@ -6,7 +6,7 @@ public import ServiceLifecycle
 /// database's write-ahead log bounded. A failure is logged and retried at the next round; it never
 /// drops a revocation that is still needed.
 public struct RevocationPruningService: Service, CustomStringConvertible {
-    private let store: any RevocationStore
+    private let store: any AuthdStore
     private let denylist: Denylist
     private let clock: any UnixClock
     private let interval: Duration
@@ -14,7 +14,7 @@ public struct RevocationPruningService: Service, CustomStringConvertible {
 
     /// Prunes every `interval`.
     public init(
-        store: any RevocationStore, denylist: Denylist, clock: any UnixClock = SystemUnixClock(),
+        store: any AuthdStore, denylist: Denylist, clock: any UnixClock = SystemUnixClock(),
         interval: Duration = .seconds(600), logger: Logger
     ) {
         self.store = store

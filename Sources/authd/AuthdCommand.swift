@@ -78,90 +78,17 @@ struct AuthdCommand: AsyncParsableCommand {
     }
 
     private func serve(_ settings: Settings, loader: SettingsLoader, logger: Logger) async throws {
-        let notifier = SystemdSupervisor()
-        let counters = AuthdCounters()
-        let denylist = Denylist()
-        let tokens = CurrentTokens(
-            try TokenService(
-                configuration: settings.configuration.tokens, stateDirectory: settings.stateDirectory,
-                counters: counters, denylist: denylist, logger: logger))
-        let store: SQLiteStore
-        do {
-            store = try SQLiteStore(stateDirectory: settings.stateDirectory)
-            denylist.load(try store.load(now: SystemUnixClock().now()))
-        } catch {
-            throw StartupError("cannot open the revocation store: \(error.message)")
+        let inherited = try ListenedSocket.inherited().map {
+            ListenAddress.inheritedSocket(descriptor: $0.descriptor, name: $0.name)
         }
-        let loaded = denylist.count
-        logger.info("revocations loaded", metadata: ["authd.revoked_tokens": "\(loaded.tokens)", "authd.revoked_subjects": "\(loaded.subjects)"])
-        let address: ListenAddress =
-            if let inherited = try ListenedSocket.inherited() {
-                .inheritedSocket(descriptor: inherited.descriptor, name: inherited.name)
-            } else {
-                .unixDomainSocket(path: settings.socketPath)
-            }
-        let policy = CurrentPolicy(settings.configuration.policy)
-        let accounts = try AccountService(configuration: settings.configuration.users, store: store)
-        let handler = RequestHandler(
-            tokens: tokens, policy: policy, revoker: Revoker(store: store), refresher: RefreshService(store: store),
-            accounts: accounts, version: authdVersion, logger: logger)
-        let server = AuthdServer(
-            configuration: .init(
-                address: address, maximumLineLength: settings.configuration.server.maximumLineLength,
-                socketMode: settings.configuration.server.socketMode,
-                limits: ConnectionLimits(
-                    total: settings.configuration.server.maximumConnections,
-                    perUID: settings.configuration.server.maximumConnectionsPerUID),
-                idleTimeout: Self.duration(settings.configuration.server.idleTimeout),
-                lineTimeout: Self.duration(settings.configuration.server.lineTimeout),
-                maximumPendingReplyBytes: settings.configuration.server.maximumPendingReplyBytes),
-            handler: handler, counters: counters, logger: logger,
-            onReady: { notifier.send(["READY=1", "STATUS=serving"]) })
-
-        let reload: @Sendable () async throws -> Void = {
-            let fresh = try loader.load()
-            guard fresh.stateDirectory == settings.stateDirectory else {
-                throw StartupError("state.directory cannot change while running; restart authd")
-            }
-            if fresh.configuration.server != settings.configuration.server || fresh.socketPath != settings.socketPath {
-                logger.warning("changes to [server] take effect when authd restarts")
-            }
-            if fresh.configuration.users != settings.configuration.users {
-                logger.warning("changes to [users] take effect when authd restarts")
-            }
-            let reloadedTokens = try TokenService(
-                    configuration: fresh.configuration.tokens, stateDirectory: fresh.stateDirectory, counters: counters,
-                    denylist: denylist, logger: logger)
-            tokens.replace(with: reloadedTokens)
-            policy.replace(with: fresh.configuration.policy)
-        }
-
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: server),
-            .init(service: KeyRotationService(tokens: tokens, logger: logger)),
-            .init(service: ReloadService(notifier: notifier, tokens: tokens, logger: logger, reload: reload)),
-            .init(service: RevocationPruningService(store: store, denylist: denylist, logger: logger)),
-        ]
-        if notifier.isEnabled {
-            services.append(.init(service: StatusNotificationService(notifier: notifier, tokens: tokens, interval: .seconds(2))))
-        }
-        if let interval = notifier.watchdogInterval {
-            services.append(.init(service: WatchdogService(notifier: notifier, server: server, interval: interval, logger: logger)))
-        }
-        if settings.exitIdleAfter > 0 {
-            services.append(
-                .init(
-                    service: IdleExitService(
-                        server: server, counters: counters, idleLimit: .seconds(settings.exitIdleAfter), logger: logger),
-                    successTerminationBehavior: .gracefullyShutdownGroup))
-        }
-        let group = ServiceGroup(
-            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        let daemon = try await AuthdDaemon(
+            settings: settings.daemon,
+            environment: .init(
+                notifier: SystemdSupervisor(), inheritedSocket: inherited,
+                reloadSettings: { () throws(StartupError) in try loader.load().daemon }),
+            logger: logger)
+        try await daemon.runUntilTerminated()
     }
-
-    /// Seconds from the configuration as a timeout, where 0 means none.
-    private static func duration(_ seconds: Int64) -> Duration? { seconds > 0 ? .seconds(seconds) : nil }
 
     private func bootstrapLogging(target: LogConfiguration.Target, level: Logger.Level) {
         let useJournal = target == .journal || (target == .auto && JournalLogHandler.isStandardErrorJournal)

@@ -1,4 +1,5 @@
 import AuthdCore
+import AuthdServer
 import Logging
 
 #if canImport(Glibc)
@@ -9,11 +10,10 @@ import Musl
 
 /// The daemon's settings after the command line has overridden the file.
 struct Settings: Sendable {
-    var configuration: AuthdConfiguration
-    var socketPath: String
-    var stateDirectory: String
+    var daemon: AuthdDaemon.Settings
     var logLevel: Logger.Level
-    var exitIdleAfter: Int64
+
+    var configuration: AuthdConfiguration { daemon.configuration }
 }
 
 /// Reads the configuration file and applies the command line, now and again on each reload.
@@ -46,10 +46,11 @@ struct SettingsLoader: Sendable {
         }
         let levelName = logLevel ?? (dev ? "debug" : configuration.log.level)
         return Settings(
-            configuration: configuration,
-            socketPath: socket ?? (dev ? "\(Self.devDirectory)/authd.sock" : configuration.server.socketPath),
-            stateDirectory: stateDirectory ?? (dev ? "\(Self.devDirectory)/state" : configuration.stateDirectory),
-            logLevel: Logger.Level(rawValue: levelName) ?? .info,
-            exitIdleAfter: exitIdleAfter ?? configuration.server.exitIdleAfter)
+            daemon: AuthdDaemon.Settings(
+                configuration: configuration,
+                socketPath: socket ?? (dev ? "\(Self.devDirectory)/authd.sock" : configuration.server.socketPath),
+                stateDirectory: stateDirectory ?? (dev ? "\(Self.devDirectory)/state" : configuration.stateDirectory),
+                exitIdleAfter: exitIdleAfter ?? configuration.server.exitIdleAfter),
+            logLevel: Logger.Level(rawValue: levelName) ?? .info)
     }
 }

@@ -1,6 +1,7 @@
 @testable import AuthdCore
 import AuthdProtocol
 import Testing
+import AuthdSQLiteStore
 
 @Suite("Accounts: login and the user admin ops")
 struct AccountTests {
@@ -129,14 +130,14 @@ struct AccountTests {
     func addValidation() async throws {
         let harness = try Harness()
         try await harness.add("alice", "wonderland", roles: ["user", "user"])
-        #expect(try harness.accounts.list().users.map(\.roles) == [["user"]])
+        #expect(try await harness.accounts.list().users.map(\.roles) == [["user"]])
         #expect(await harness.code { try await harness.add("alice", "another-one") } == .userExists)
         for name in ["Alice", "", ".alice", "al ice", "al\u{0}ice", String(repeating: "a", count: 65), "ålice"] {
             #expect(await harness.code { try await harness.add(name, "wonderland") } == .badRequest, "\(name)")
         }
         #expect(await harness.code { try await harness.add("bob", "short") } == .badRequest)
         #expect(await harness.code { try await harness.add("bob", "wonderland", roles: ["bad\nrole"]) } == .badRequest)
-        #expect(try harness.accounts.list().users.map(\.username) == ["alice"])
+        #expect(try await harness.accounts.list().users.map(\.username) == ["alice"])
     }
 
     @Test("set_password, set_roles, disable and delete revoke the user's tokens and sessions; enable does not")
@@ -198,17 +199,17 @@ struct AccountTests {
             let accounts = try AccountService(configuration: AccountConfiguration(), store: store, clock: fixture.clock)
             _ = try await accounts.add(UserAddRequest(username: "alice", password: "wonderland", roles: ["user"]), tokens: fixture.service)
             _ = try await accounts.disable(UserDisableRequest(username: "alice"), tokens: fixture.service)
-            let listed = try accounts.list()
+            let listed = try await accounts.list()
             #expect(!JSONWriter.string(.object(listed.result)).contains("argon2"))
         }
         // The daemon is gone; a new one opens the same files.
         let reopened = try SQLiteStore(stateDirectory: fixture.stateDirectory)
-        let record = try #require(try reopened.user(named: "alice"))
+        let record = try #require(try await reopened.user(named: "alice"))
         #expect(record.passwordHash.hasPrefix("$argon2id$"))
         #expect(record.disabled)
         #expect(record.roles == ["user"])
         let denylist = Denylist()
-        denylist.load(try reopened.load(now: fixture.clock.now()))
+        denylist.load(try await reopened.revocations(now: fixture.clock.now()))
         #expect(denylist.isSubjectRevoked("alice", issuedAt: fixture.clock.now()))
     }
 

@@ -15,16 +15,13 @@ struct PolicyTests {
         }
     }
 
-    @Test("defaults: root may do everything; anyone may use the open ops and nothing else")
+    @Test("defaults: root holds every grant; nobody else holds any")
     func defaults() {
         let policy = Policy()
         let root = Caller(uid: 0, gid: 0, pid: 1)
         for op in ["issue", "revoke", "admin"] {
-            #expect(code { () throws(AuthdError) in try policy.authorize(op, caller: root) } == nil)
-            #expect(code { () throws(AuthdError) in try policy.authorize(op, caller: nobody) } == .permissionDenied)
-        }
-        for op in ["verify", "login", "refresh", "jwks", "ping", "status"] {
-            #expect(code { () throws(AuthdError) in try policy.authorize(op, caller: nobody) } == nil)
+            #expect(code { () throws(AuthdError) in try policy.authorize(op, grant: op, caller: root) } == nil)
+            #expect(code { () throws(AuthdError) in try policy.authorize(op, grant: op, caller: nobody) } == .permissionDenied)
         }
         #expect(code { () throws(AuthdError) in try policy.authorizeIssue(IssueRequest(subject: "a", roles: ["admin"]), caller: root) } == nil)
     }
@@ -45,8 +42,8 @@ struct PolicyTests {
         #expect(issue(IssueRequest(subject: "svc-a", roles: ["reader"], audience: ["other"]), as: member) == .permissionDenied)
         #expect(issue(IssueRequest(subject: "svc-a", roles: ["reader"]), as: member) == .permissionDenied, "the default audience is not in the list")
         #expect(issue(IssueRequest(subject: "svc-a", roles: ["reader"], audience: ["api"]), as: nobody) == .permissionDenied)
-        #expect(code { () throws(AuthdError) in try policy.authorize("revoke", caller: member) } == .permissionDenied)
-        #expect(code { () throws(AuthdError) in try policy.authorize("issue", caller: member) } == nil)
+        #expect(code { () throws(AuthdError) in try policy.authorize("revoke", grant: "revoke", caller: member) } == .permissionDenied)
+        #expect(code { () throws(AuthdError) in try policy.authorize("issue", grant: "issue", caller: member) } == nil)
     }
 
     @Test("supplementary groups are looked up only when a group grant could decide")

@@ -3,6 +3,7 @@ import AuthdProtocol
 import Foundation
 import Logging
 import Testing
+import AuthdSQLiteStore
 
 @Suite("Refresh tokens: rotation, reuse detection, revocation")
 struct RefreshTests {
@@ -76,7 +77,7 @@ struct RefreshTests {
         #expect(harness.verifyCode(other.accessToken) == nil)
         // After a restart the family stays revoked.
         let denylist = Denylist()
-        denylist.load(try harness.store.load(now: harness.fixture.clock.now()))
+        denylist.load(try await harness.store.revocations(now: harness.fixture.clock.now()))
         let restarted = try TokenService(
             configuration: harness.fixture.configuration, stateDirectory: harness.fixture.stateDirectory,
             clock: harness.fixture.clock, denylist: denylist, logger: Logger(label: "t"))

@@ -3,6 +3,7 @@ import AuthdProtocol
 import Foundation
 import Logging
 import Testing
+import AuthdSQLiteStore
 
 @Suite("Revocation: durable store, in-memory denylist, revoke semantics")
 struct RevocationTests {
@@ -26,10 +27,10 @@ struct RevocationTests {
         }
 
         /// A restarted daemon: a new service over the same files, its denylist loaded from disk.
-        /// (The store holds an exclusive lock, so the open store does the reading.)
-        func restarted() throws -> (TokenService, SQLiteStore) {
+        /// (The store holds an exclusive lock for this process, so the open store does the reading.)
+        func restarted() async throws -> (TokenService, SQLiteStore) {
             let denylist = Denylist()
-            denylist.load(try store.load(now: fixture.clock.now()))
+            denylist.load(try await store.revocations(now: fixture.clock.now()))
             let service = try TokenService(
                 configuration: fixture.configuration, stateDirectory: fixture.stateDirectory, clock: fixture.clock,
                 denylist: denylist, logger: Logger(label: "t"))
@@ -61,7 +62,7 @@ struct RevocationTests {
             header: #"{"kid":"\#(key.kid)","typ":"AT+JWT","alg":"\#(key.algorithm.name)"}"#, payload: claims)
         #expect(respelt != token)
         #expect(code(harness.service, respelt) == .tokenRevoked)
-        let (restarted, _) = try harness.restarted()
+        let (restarted, _) = try await harness.restarted()
         #expect(code(restarted, token) == .tokenRevoked)
         #expect(code(restarted, other) == nil)
     }
@@ -84,7 +85,7 @@ struct RevocationTests {
         #expect(code(harness.service, atCutoff) == .tokenRevoked, "issued at the cutoff \(cutoff): revoked")
         #expect(code(harness.service, later) == nil)
         #expect(code(harness.service, try harness.fixture.issue("erin")) == nil)
-        let (restarted, _) = try harness.restarted()
+        let (restarted, _) = try await harness.restarted()
         #expect(code(restarted, early) == .tokenRevoked)
         #expect(code(restarted, later) == nil)
     }
@@ -122,9 +123,9 @@ struct RevocationTests {
             }
         }
         let reopened = try SQLiteStore(stateDirectory: directory.path)
-        let snapshot = try reopened.load(now: 1_800_000_000)
+        let snapshot = try await reopened.revocations(now: 1_800_000_000)
         #expect(Set(snapshot.tokens.map(\.jti)) == Set((0..<500).map { "jti-\($0)" }))
-        #expect(try reopened.integrityCheck() == "ok")
+        #expect(try await reopened.integrityCheck() == "ok")
     }
 
     @Test("pruning drops only what has expired, in the store and in memory")
@@ -139,7 +140,7 @@ struct RevocationTests {
         denylist.apply(records)
         try await store.prune(now: 200)
         denylist.prune(now: 200)
-        let snapshot = try store.load(now: 0)
+        let snapshot = try await store.revocations(now: 0)
         #expect(snapshot.tokens.map(\.jti) == ["new"])
         #expect(snapshot.subjects.isEmpty)
         #expect(denylist.count == (1, 0))

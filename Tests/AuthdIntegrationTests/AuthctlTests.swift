@@ -6,7 +6,7 @@ import Testing
 struct AuthctlTests {
     @Test("issue prints a token; verify prints claims; exit statuses per error class")
     func exitStatuses() async throws {
-        let daemon = try await DaemonProcess(config: "[tokens]\nleeway = 0\n")
+        let daemon = try await InProcessDaemon(config: "[tokens]\nleeway = 0\n")
         let socket = ["--socket", daemon.socketPath]
 
         let issued = try await authctl(socket + ["issue", "alice", "--role", "user", "--role", "ops"])
@@ -54,7 +54,7 @@ struct AuthctlTests {
 
     @Test("login and user: passwords from standard input, exit statuses 16, 19, 20, 21, no terminal needed for --password-stdin")
     func loginAndUsers() async throws {
-        let daemon = try await DaemonProcess(config: "[users]\nmax_failures = 3\n")
+        let daemon = try await InProcessDaemon(config: "[users]\nmax_failures = 3\n")
         let socket = ["--socket", daemon.socketPath]
         let added = try await authctl(socket + ["user", "add", "alice", "--role", "user", "--password-stdin"], input: "pass word with spaces \n")
         #expect(added.status == 0, "\(added.stderr)")

@@ -7,7 +7,7 @@ import Testing
 struct ClientRoundTripTests {
     @Test("issue, verify with roles and audience, jwks, status, ping")
     func roundTrip() async throws {
-        let daemon = try await DaemonProcess()
+        let daemon = try await InProcessDaemon()
         let client = daemon.client()
         let issued = try await client.issue(subject: "alice", roles: ["user"], ttl: 120, claims: ["team": "blue"])
         #expect(issued.tokenType == "Bearer")
@@ -45,7 +45,7 @@ struct ClientRoundTripTests {
 
     @Test("200 concurrent clients each issue and verify")
     func concurrentClients() async throws {
-        let daemon = try await DaemonProcess()
+        let daemon = try await InProcessDaemon()
         let socketPath = daemon.socketPath
         let successes = try await withThrowingTaskGroup(of: Bool.self) { group in
             for index in 0..<200 {
@@ -67,7 +67,7 @@ struct ClientRoundTripTests {
 
     @Test("one client shared by many concurrent callers pipelines and matches every reply")
     func sharedClient() async throws {
-        let daemon = try await DaemonProcess()
+        let daemon = try await InProcessDaemon()
         let client = daemon.client()
         let matched = try await withThrowingTaskGroup(of: Bool.self) { group in
             for index in 0..<500 {
@@ -89,13 +89,13 @@ struct ClientRoundTripTests {
     @Test("the client reconnects after the daemon restarts, and reports an unreachable daemon")
     func reconnect() async throws {
         let directory = TemporaryDirectory()
-        let first = try await DaemonProcess(directory: directory)
+        let first = try await InProcessDaemon(directory: directory)
         let client = first.client()
         let token = try await client.issue(subject: "alice").accessToken
         #expect(await first.stop() == 0)
         let down = await #expect(throws: AuthdError.self) { try await client.ping() }
         #expect(down?.code == .daemonUnreachable)
-        let second = try await DaemonProcess(directory: directory)
+        let second = try await InProcessDaemon(directory: directory)
         // Same state directory: the same key verifies the token issued before the restart.
         #expect(try await client.verify(token: token).subject == "alice")
         await client.close()
@@ -107,7 +107,7 @@ struct ClientRoundTripTests {
 struct AuthorizeTests {
     @Test("authorized 200, no or bad token 401, missing role 403, revoked 401, daemon down 503")
     func mapping() async throws {
-        let daemon = try await DaemonProcess()
+        let daemon = try await InProcessDaemon()
         let client = daemon.client()
         let user = try await client.issue(subject: "alice", roles: ["user"]).accessToken
         let admin = try await client.issue(subject: "root", roles: ["admin", "user"]).accessToken

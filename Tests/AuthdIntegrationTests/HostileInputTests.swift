@@ -76,9 +76,9 @@ struct HostileInputTests {
 
     @Test("hostile request lines, each answered with its code while the daemon carries on")
     func hostileRequests() async throws {
-        let daemon = try await DaemonProcess()
+        let daemon = try await InProcessDaemon()
         for hostile in Self.requests {
-            try Self.check(daemon, hostile.line, expect: hostile.code, name: hostile.name)
+            try await Self.check(daemon, hostile.line, expect: hostile.code, name: hostile.name)
         }
         #expect(await daemon.stop() == 0)
     }
@@ -86,7 +86,7 @@ struct HostileInputTests {
     /// RFC 8725 §2 attack classes, as tokens given to `verify`.
     @Test("RFC 8725 §2 attacks on verify")
     func tokenAttacks() async throws {
-        let daemon = try await DaemonProcess()
+        let daemon = try await InProcessDaemon()
         let good = try await daemon.client().issue(subject: "alice", roles: ["user"]).accessToken
         let parts = good.split(separator: ".").map(String.init)
         let header = String(decoding: Base64Decode.decode(parts[0]), as: UTF8.self)
@@ -113,7 +113,7 @@ struct HostileInputTests {
         ]
         for (name, token) in attacks {
             let line = #"{"op":"verify","token":"\#(token.replacingOccurrences(of: "\"", with: "\\\""))","roles_any":["admin","user"]}"#
-            try Self.check(daemon, Array(line.utf8), expect: .invalidToken, name: name)
+            try await Self.check(daemon, Array(line.utf8), expect: .invalidToken, name: name)
         }
         #expect(await daemon.stop() == 0)
     }
@@ -127,7 +127,7 @@ struct HostileInputTests {
         let secretPath = directory.path + "/hmac.key"
         try secret.write(toFile: secretPath, atomically: true, encoding: .utf8)
         chmod(secretPath, 0o600)
-        let daemon = try await DaemonProcess(
+        let daemon = try await InProcessDaemon(
             config: "[tokens]\nalgorithm = \"HS256\"\nhmac_secret_file = \"\(secretPath)\"\nleeway = 0\n", directory: directory)
         let genuine = try await daemon.client().issue(subject: "alice").accessToken
         let header = String(decoding: Base64Decode.decode(String(genuine.split(separator: ".")[0])), as: UTF8.self)
@@ -165,24 +165,24 @@ struct HostileInputTests {
         for ((name, _, code), token) in zip(cases, tokens) {
             let line = #"{"op":"verify","token":"\#(token)"}"#
             if let code {
-                try Self.check(daemon, Array(line.utf8), expect: code, name: name)
+                try await Self.check(daemon, Array(line.utf8), expect: code, name: name)
             } else {
-                let reply = try RawConnection(path: daemon.socketPath).request(line)
+                let reply = try await RawConnection(path: daemon.socketPath).request(line)
                 #expect(reply.errorCode == nil, "the control token was refused: \(reply)")
             }
         }
         #expect(await daemon.stop() == 0)
     }
 
-    static func check(_ daemon: DaemonProcess, _ line: [UInt8], expect code: AuthdError.Code, name: String) throws {
+    static func check(_ daemon: any TestDaemon, _ line: [UInt8], expect code: AuthdError.Code, name: String) async throws {
         let connection = try RawConnection(path: daemon.socketPath)
-        try connection.send(line + [0x0A])
-        let reply = try #require(try connection.readLine(), "no reply to \(name)")
+        try await connection.send(line + [0x0A])
+        let reply = try #require(try await connection.readLine(), "no reply to \(name)")
         let envelope = try ReplyEnvelope.parse(Array(reply.utf8))
         #expect(envelope.errorCode == code, "\(name) answered \(reply.prefix(200))")
         // The daemon is still there, on this connection and on a new one.
-        #expect(try connection.request(#"{"op":"ping"}"#).errorCode == nil, "after \(name)")
-        #expect(try RawConnection(path: daemon.socketPath).request(#"{"op":"ping"}"#).errorCode == nil, "after \(name)")
+        #expect(try await connection.request(#"{"op":"ping"}"#).errorCode == nil, "after \(name)")
+        #expect(try await RawConnection(path: daemon.socketPath).request(#"{"op":"ping"}"#).errorCode == nil, "after \(name)")
     }
 }
 

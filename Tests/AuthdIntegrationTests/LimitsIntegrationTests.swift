@@ -28,15 +28,15 @@ struct LimitsIntegrationTests {
 
     @Test("a line begun and not finished is closed after line_timeout, even while bytes keep dribbling in")
     func lineTimeout() async throws {
-        let daemon = try await DaemonProcess(config: "[server]\nline_timeout = 1\n")
+        let daemon = try await InProcessDaemon(config: "[server]\nline_timeout = 1\n")
         let silent = try RawConnection(path: daemon.socketPath)
-        try silent.send(#"{"op":"pi"#)
+        try await silent.send(#"{"op":"pi"#)
         #expect(await Self.closedByServer(silent, within: .seconds(5)) != nil)
 
         let dribbler = try RawConnection(path: daemon.socketPath)
         var closed = false
         for byte in Array(#"{"op":"ping","padding":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"#.utf8) {
-            if (try? dribbler.send([byte])) == nil || dribbler.isClosedByPeer() {
+            if await (try? dribbler.send([byte])) == nil || dribbler.isClosedByPeer() {
                 closed = true
                 break
             }
@@ -46,7 +46,7 @@ struct LimitsIntegrationTests {
         // Whole requests are unaffected.
         let healthy = try RawConnection(path: daemon.socketPath)
         for _ in 0..<3 {
-            #expect(try healthy.request(#"{"op":"ping"}"#).errorCode == nil)
+            await #expect(try healthy.request(#"{"op":"ping"}"#).errorCode == nil)
             try await Task.sleep(for: .milliseconds(700))
         }
         #expect(daemon.log.contains("a request line was not completed"))
@@ -55,12 +55,12 @@ struct LimitsIntegrationTests {
 
     @Test("a connection that sends nothing is closed after idle_timeout; one that keeps asking is not")
     func idleTimeout() async throws {
-        let daemon = try await DaemonProcess(config: "[server]\nidle_timeout = 2\n")
+        let daemon = try await InProcessDaemon(config: "[server]\nidle_timeout = 2\n")
         let idle = try RawConnection(path: daemon.socketPath)
         let busy = try RawConnection(path: daemon.socketPath)
         let start = ContinuousClock.now
         while ContinuousClock.now - start < .seconds(4.5) {
-            #expect(try busy.request(#"{"op":"ping"}"#).errorCode == nil)
+            await #expect(try busy.request(#"{"op":"ping"}"#).errorCode == nil)
             try await Task.sleep(for: .milliseconds(300))
         }
         #expect(idle.isClosedByPeer())
@@ -80,7 +80,7 @@ struct LimitsIntegrationTests {
     func connectionCaps() async throws {
         let directory = TemporaryDirectory()
         chmod(directory.path, 0o755)
-        let daemon = try await DaemonProcess(
+        let daemon = try await InProcessDaemon(
             config: "[server]\nsocket_mode = \"0666\"\nmax_connections_per_uid = 3\nmax_connections = 100\n", directory: directory)
         let asNobody = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3", Self.clientsScript]
         let perUID = try Self.findings(
@@ -93,7 +93,7 @@ struct LimitsIntegrationTests {
         #expect(refusals == 1, "the refusal was logged \(refusals) times")
         #expect(await daemon.stop() == 0)
 
-        let total = try await DaemonProcess(
+        let total = try await InProcessDaemon(
             config: "[server]\nsocket_mode = \"0666\"\nmax_connections_per_uid = 10\nmax_connections = 2\n", directory: TemporaryDirectory())
         chmod(total.directory.path, 0o755)
         let totals = try Self.findings(try await runCommand("/usr/bin/setpriv", asNobody + ["connections", total.socketPath, "3"]))

@@ -24,7 +24,7 @@ struct LoginIntegrationTests {
 
     @Test("the seed's scenario: login, /protected (401), /admin (403), wrong password, revoked, expired")
     func seedScenario() async throws {
-        let daemon = try await DaemonProcess(config: "[tokens]\nleeway = 0\n")
+        let daemon = try await InProcessDaemon(config: "[tokens]\nleeway = 0\n")
         let authd = daemon.client()
         _ = try await authd.addUser("alice", password: "wonderland", roles: ["user"])
         _ = try await authd.addUser("admin", password: "correct horse battery", roles: ["admin"])
@@ -80,7 +80,7 @@ struct LoginIntegrationTests {
 
     @Test("a wrong password, an unknown user and a disabled user take the same time to refuse")
     func timingParity() async throws {
-        let daemon = try await DaemonProcess(config: "[users]\nmax_failures = 0\n")
+        let daemon = try await InProcessDaemon(config: "[users]\nmax_failures = 0\n")
         let authd = daemon.client()
         _ = try await authd.addUser("alice", password: "wonderland")
         _ = try await authd.addUser("bob", password: "builder-bob")

@@ -17,7 +17,7 @@ struct PolicyIntegrationTests {
     func otherUID() async throws {
         let directory = TemporaryDirectory()
         chmod(directory.path, 0o755)  // nobody must reach the socket
-        let daemon = try await DaemonProcess(
+        let daemon = try await InProcessDaemon(
             config: """
                 [server]
                 socket_mode = "0666"
@@ -55,7 +55,7 @@ extension PolicyIntegrationTests {
             let directory = TemporaryDirectory()
             chmod(directory.path, 0o755)
             let grant = granted ? "[[policy.grant]]\ngroup = \"nogroup\"\nops = [\"admin\"]\n" : ""
-            let daemon = try await DaemonProcess(config: "[server]\nsocket_mode = \"0666\"\n\n" + grant, directory: directory)
+            let daemon = try await InProcessDaemon(config: "[server]\nsocket_mode = \"0666\"\n\n" + grant, directory: directory)
             let socket = ["--socket", daemon.socketPath]
             _ = try await daemon.client().addUser("alice", password: "wonderland", roles: ["user"])
 
@@ -132,7 +132,7 @@ extension PolicyIntegrationTests {
         }
     }
 
-    static func waitForLog(_ daemon: DaemonProcess, _ text: String) async throws {
+    static func waitForLog(_ daemon: any TestDaemon, _ text: String) async throws {
         for _ in 0..<200 where !daemon.log.contains(text) { try await Task.sleep(for: .milliseconds(25)) }
         #expect(daemon.log.contains(text), "the log never said '\(text)'")
     }

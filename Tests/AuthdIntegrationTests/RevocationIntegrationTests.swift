@@ -3,13 +3,14 @@ import AuthdCore
 import AuthdProtocol
 import Foundation
 import Testing
+import AuthdSQLiteStore
 
 @Suite("Revocation through the real daemon", .serialized)
 struct RevocationIntegrationTests {
     @Test("authctl revoke by token, jti and subject; enforced at once and after a restart")
     func revokeAndRestart() async throws {
         let directory = TemporaryDirectory()
-        let daemon = try await DaemonProcess(directory: directory)
+        let daemon = try await InProcessDaemon(directory: directory)
         let socket = ["--socket", daemon.socketPath]
         let client = daemon.client()
         let first = try await client.issue(subject: "alice")
@@ -33,7 +34,7 @@ struct RevocationIntegrationTests {
         await client.close()
         #expect(await daemon.stop() == 0)
 
-        let restarted = try await DaemonProcess(directory: directory)
+        let restarted = try await InProcessDaemon(directory: directory)
         let again = restarted.client()
         for token in [first.accessToken, second.accessToken, third.accessToken] {
             let error = await #expect(throws: AuthdError.self) { try await again.verify(token: token) }
@@ -130,7 +131,7 @@ struct RevocationIntegrationTests {
         }
         await client.close()
         #expect(await daemon.stop() == 0)
-        #expect(try SQLiteStore(stateDirectory: daemon.stateDirectory).integrityCheck() == "ok")
+        #expect(try await SQLiteStore(stateDirectory: daemon.stateDirectory).integrityCheck() == "ok")
         print(
             "crash test: 50 SIGKILLs; \(promised.count) of \(attempted) revocations acknowledged, all enforced; "
                 + "\(rotations) refreshes acknowledged, \(spent.count) spent refresh tokens all refused again")
@@ -166,12 +167,12 @@ struct RevocationFaultTests {
             "sh", state, Binaries.authd, socketPath,
         ]
         let logPath = directory.path + "/authd.log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        try createEmptyFile(logPath)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let deadline = ContinuousClock.now + .seconds(20)
-        while (try? RawConnection(path: socketPath).request(#"{"op":"ping"}"#)) == nil, ContinuousClock.now < deadline {
+        while await (try? RawConnection(path: socketPath).request(#"{"op":"ping"}"#)) == nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
         let client = AuthdClient(socketPath: socketPath)
@@ -179,7 +180,7 @@ struct RevocationFaultTests {
         let bystander = try await client.issue(subject: "bystander")
 
         let filler = "/proc/\(process.processIdentifier)/root\(state)/filler"
-        FileManager.default.createFile(atPath: filler, contents: nil)
+        try createEmptyFile(filler)
         let handle = try #require(FileHandle(forWritingAtPath: filler))
         let chunk = Data(count: 64 * 1024)
         while (try? handle.write(contentsOf: chunk)) != nil {}
@@ -212,7 +213,7 @@ extension RevocationFaultTests {
     /// with the immutable attribute, such as ext4).
     static let immutableFilesWork: Bool = {
         let path = "/tmp/authd-chattr-probe-\(getpid())"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        guard (try? createEmptyFile(path)) != nil else { return false }
         defer {
             _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/chattr"), arguments: ["-i", path]).waitUntilExit()
             try? FileManager.default.removeItem(atPath: path)

@@ -37,26 +37,26 @@ struct VerifyShortcutTests {
 
     @Test("through the real daemon, every spelling of the same request gets the same answer")
     func sameAnswers() async throws {
-        let daemon = try await DaemonProcess()
+        let daemon = try await InProcessDaemon()
         let token = try await daemon.client().issue(subject: "alice", roles: ["user"]).accessToken
         let connection = try RawConnection(path: daemon.socketPath)
-        func exchange(_ line: String) throws -> String {
-            try connection.send(line + "\n")
-            return try #require(try connection.readLine())
+        func exchange(_ line: String) async throws -> String {
+            try await connection.send(line + "\n")
+            return try #require(try await connection.readLine())
         }
-        let fast = try exchange(#"{"id":7,"op":"verify","token":"\#(token)"}"#)
-        let slow = try exchange(#"{ "id": 7, "op": "verify", "token": "\#(token)" }"#)
-        let reordered = try exchange(#"{"token":"\#(token)","op":"verify","id":7}"#)
+        let fast = try await exchange(#"{"id":7,"op":"verify","token":"\#(token)"}"#)
+        let slow = try await exchange(#"{ "id": 7, "op": "verify", "token": "\#(token)" }"#)
+        let reordered = try await exchange(#"{"token":"\#(token)","op":"verify","id":7}"#)
         #expect(fast == slow)
         #expect(fast == reordered)
         #expect(fast.contains(#""ok":true"#) && fast.contains(#""sub":"alice""#))
         // A duplicate key is refused by the full parser, and the shortcut never takes it.
-        let duplicate = try exchange(#"{"op":"verify","token":"\#(token)","token":"\#(token)"}"#)
+        let duplicate = try await exchange(#"{"op":"verify","token":"\#(token)","token":"\#(token)"}"#)
         #expect(duplicate.contains("bad_request"))
         // A forged token is refused the same way on both paths.
         let forged = String(token.dropLast(2)) + (token.hasSuffix("AA") ? "BA" : "AA")
-        let forgedFast = try exchange(#"{"op":"verify","token":"\#(forged)"}"#)
-        let forgedSlow = try exchange(#"{"token":"\#(forged)","op":"verify"}"#)
+        let forgedFast = try await exchange(#"{"op":"verify","token":"\#(forged)"}"#)
+        let forgedSlow = try await exchange(#"{"token":"\#(forged)","op":"verify"}"#)
         #expect(forgedFast == forgedSlow)
         #expect(forgedFast.contains("invalid_token"))
         #expect(await daemon.stop() == 0)

@@ -6,7 +6,7 @@ import Testing
 struct WireProtocolTests {
     @Test("pipelined requests are answered in order, ids echoed")
     func pipelining() async throws {
-        let daemon = try await DaemonProcess()
+        let daemon = try await InProcessDaemon()
         let connection = try RawConnection(path: daemon.socketPath)
         var batch = ""
         for index in 0..<300 {
@@ -16,9 +16,9 @@ struct WireProtocolTests {
             default: batch += #"{"id":\#(index),"op":"verify","token":"bad"}"# + "\n"
             }
         }
-        try connection.send(batch)
+        try await connection.send(batch)
         for index in 0..<300 {
-            let line = try #require(try connection.readLine())
+            let line = try await #require(try connection.readLine())
             let reply = try ReplyEnvelope.parse(Array(line.utf8))
             switch index % 3 {
             case 0:
@@ -37,52 +37,52 @@ struct WireProtocolTests {
 
     @Test("a line over the limit gets line_too_long and closes only its own connection")
     func lineTooLong() async throws {
-        let daemon = try await DaemonProcess()
+        let daemon = try await InProcessDaemon()
         let bystander = try RawConnection(path: daemon.socketPath)
-        #expect(try bystander.request(#"{"op":"ping"}"#).errorCode == nil)
+        await #expect(try bystander.request(#"{"op":"ping"}"#).errorCode == nil)
         let offender = try RawConnection(path: daemon.socketPath)
-        try offender.send(#"{"op":"verify","token":""# + String(repeating: "a", count: 70_000) + "\"}\n")
-        let line = try #require(try offender.readLine())
+        try await offender.send(#"{"op":"verify","token":""# + String(repeating: "a", count: 70_000) + "\"}\n")
+        let line = try await #require(try offender.readLine())
         #expect(try ReplyEnvelope.parse(Array(line.utf8)).errorCode == .lineTooLong)
-        #expect(try offender.readLine() == nil)  // closed by the daemon
-        #expect(try bystander.request(#"{"op":"ping"}"#).errorCode == nil)
-        #expect(try RawConnection(path: daemon.socketPath).request(#"{"op":"ping"}"#).errorCode == nil)
+        await #expect(try offender.readLine() == nil)  // closed by the daemon
+        await #expect(try bystander.request(#"{"op":"ping"}"#).errorCode == nil)
+        await #expect(try RawConnection(path: daemon.socketPath).request(#"{"op":"ping"}"#).errorCode == nil)
         #expect(await daemon.stop() == 0)
     }
 
     @Test("the line limit is configurable, and a line just under it is served")
     func configurableLimit() async throws {
-        let daemon = try await DaemonProcess(config: "[server]\nmax_line_bytes = 2048\n")
+        let daemon = try await InProcessDaemon(config: "[server]\nmax_line_bytes = 2048\n")
         let connection = try RawConnection(path: daemon.socketPath)
         let padding = String(repeating: "x", count: 2048 - #"{"op":"ping","id":""}"#.utf8.count)
-        #expect(try connection.request(#"{"op":"ping","id":"\#(padding)"}"#).errorCode == nil)
-        #expect(try connection.request(#"{"op":"ping","id":"\#(padding)x"}"#).errorCode == .lineTooLong)
+        await #expect(try connection.request(#"{"op":"ping","id":"\#(padding)"}"#).errorCode == nil)
+        await #expect(try connection.request(#"{"op":"ping","id":"\#(padding)x"}"#).errorCode == .lineTooLong)
         #expect(await daemon.stop() == 0)
     }
 
     @Test("garbage gets bad_request and the connection keeps serving; a new connection is unaffected")
     func garbage() async throws {
-        let daemon = try await DaemonProcess()
+        let daemon = try await InProcessDaemon()
         let connection = try RawConnection(path: daemon.socketPath)
         for garbage in ["garbage", "{", "[]", "{\"op\":1}", "{\"id\":[],\"op\":\"ping\"}", "\u{1}\u{2}", "{\"op\":\"ping\",\"x\":1}"] {
-            #expect(try connection.request(garbage).errorCode == .badRequest, "\(garbage)")
+            await #expect(try connection.request(garbage).errorCode == .badRequest, "\(garbage)")
         }
-        try connection.send([0xFF, 0xFE, 0x0A])
-        #expect(try ReplyEnvelope.parse(Array(try #require(try connection.readLine()).utf8)).errorCode == .badRequest)
-        #expect(try connection.request(#"{"op":"frobnicate"}"#).errorCode == .unknownOp)
-        #expect(try connection.request(#"{"id":9,"op":"ping"}"#).id == .int(9))
-        #expect(try RawConnection(path: daemon.socketPath).request(#"{"op":"ping"}"#).errorCode == nil)
+        try await connection.send([0xFF, 0xFE, 0x0A])
+        await #expect(try ReplyEnvelope.parse(Array(try #require(try connection.readLine()).utf8)).errorCode == .badRequest)
+        await #expect(try connection.request(#"{"op":"frobnicate"}"#).errorCode == .unknownOp)
+        await #expect(try connection.request(#"{"id":9,"op":"ping"}"#).id == .int(9))
+        await #expect(try RawConnection(path: daemon.socketPath).request(#"{"op":"ping"}"#).errorCode == nil)
         #expect(await daemon.stop() == 0)
     }
 
     @Test("a client that half-closes after its requests still gets every reply")
     func halfClose() async throws {
-        let daemon = try await DaemonProcess()
+        let daemon = try await InProcessDaemon()
         let connection = try RawConnection(path: daemon.socketPath)
-        try connection.send(String(repeating: #"{"op":"ping"}"# + "\n", count: 50) + #"{"op":"ping","id":"last"}"#)
+        try await connection.send(String(repeating: #"{"op":"ping"}"# + "\n", count: 50) + #"{"op":"ping","id":"last"}"#)
         connection.shutdownWrite()
         var replies: [String] = []
-        while let line = try connection.readLine() { replies.append(line) }
+        while let line = try await connection.readLine() { replies.append(line) }
         #expect(replies.count == 51)
         #expect(replies.last?.contains("\"last\"") == true)
         #expect(await daemon.stop() == 0)
@@ -90,16 +90,16 @@ struct WireProtocolTests {
 
     @Test("SIGTERM: open connections are closed, the socket removed, exit status 0")
     func gracefulShutdown() async throws {
-        let daemon = try await DaemonProcess()
+        let daemon = try await InProcessDaemon()
         let idle = try RawConnection(path: daemon.socketPath)
-        #expect(try idle.request(#"{"op":"ping"}"#).errorCode == nil)
+        await #expect(try idle.request(#"{"op":"ping"}"#).errorCode == nil)
         let busy = try RawConnection(path: daemon.socketPath)
-        try busy.send(String(repeating: #"{"op":"issue","sub":"x"}"# + "\n", count: 100))
-        _ = try busy.readLine()
+        try await busy.send(String(repeating: #"{"op":"issue","sub":"x"}"# + "\n", count: 100))
+        _ = try await busy.readLine()
         #expect(await daemon.stop() == 0)
         // Every reply the daemon wrote is a whole line; then the stream ends.
-        while let line = try busy.readLine() { #expect(try ReplyEnvelope.parse(Array(line.utf8)).errorCode == nil) }
-        #expect(try idle.readLine() == nil)
+        while let line = try await busy.readLine() { #expect(try ReplyEnvelope.parse(Array(line.utf8)).errorCode == nil) }
+        await #expect(try idle.readLine() == nil)
         #expect(!FileManager.default.fileExists(atPath: daemon.socketPath))
     }
 
@@ -112,7 +112,7 @@ struct WireProtocolTests {
             Binaries.authd, ["--socket", first.socketPath, "--state-dir", directory.path + "/state2", "--config", first.configPath])
         #expect(second.status == 78)
         #expect(second.stderr.contains("already listening"))
-        #expect(try RawConnection(path: first.socketPath).request(#"{"op":"ping"}"#).errorCode == nil)
+        await #expect(try RawConnection(path: first.socketPath).request(#"{"op":"ping"}"#).errorCode == nil)
         // A crash leaves a stale socket file behind; the next start replaces it.
         kill(first.process.processIdentifier, SIGKILL)
         _ = await first.waitForExit()

@@ -8,9 +8,9 @@ import Musl
 
 /// Who may do what: grants from the `[[policy.grant]]` tables of `authd.toml`.
 ///
-/// root and authd's own user may do everything. Anyone who can reach the socket may use the
-/// open ops (`verify`, `login`, `refresh`, `jwks`, `ping`, `status`). Every other op needs a
-/// grant that matches the caller and names the op (or `*`).
+/// root and authd's own user may do everything. Which ops anyone who can reach the socket may use,
+/// and which grant each other op needs, is declared with the op in the server's table of
+/// operations; the policy only answers whether a caller holds a grant.
 public struct Policy: Sendable, Equatable {
     /// One grant.
     public struct Grant: Sendable, Equatable {
@@ -57,10 +57,8 @@ public struct Policy: Sendable, Equatable {
         }
     }
 
-    /// Ops that grants may name.
+    /// What grants may name: `issue`, `revoke`, `admin` (every `user_*` op), or `*`.
     public static let grantableOps: Set<String> = ["issue", "revoke", "admin", "*"]
-    /// Ops anyone who can reach the socket may use.
-    public static let openOps: Set<String> = ["verify", "login", "refresh", "jwks", "ping", "status"]
 
     /// The grants, in file order.
     public var grants: [Grant]
@@ -77,13 +75,12 @@ public struct Policy: Sendable, Equatable {
         !Self.isPrivileged(caller) && grants.contains { if case .gid = $0.principal { true } else { false } }
     }
 
-    /// Refuses `op` unless the caller may use it at all. `grant` is the grantable op that covers
-    /// it, when that is not `op` itself (every `user_*` op needs `admin`).
-    public func authorize(_ op: String, caller: Caller, grant: String? = nil) throws(AuthdError) {
-        if Self.openOps.contains(op) || Self.isPrivileged(caller) { return }
-        let needed = grant ?? op
-        guard grants.contains(where: { $0.applies(to: caller) && $0.allows(needed) }) else {
-            let why = needed == op ? "" : " (it needs a grant of '\(needed)')"
+    /// Refuses `op` unless the caller is privileged or holds `grant` (which covers `op`: every
+    /// `user_*` op needs `admin`).
+    public func authorize(_ op: String, grant: String, caller: Caller) throws(AuthdError) {
+        if Self.isPrivileged(caller) { return }
+        guard grants.contains(where: { $0.applies(to: caller) && $0.allows(grant) }) else {
+            let why = grant == op ? "" : " (it needs a grant of '\(grant)')"
             throw AuthdError(.permissionDenied, "op '\(op)' is not permitted for \(caller)\(why)")
         }
     }

@@ -5,11 +5,11 @@ import Crypto
 /// and grouped in families so that reuse of a spent token revokes everything that came from it
 /// (RFC 9700 §4.14.2). Access tokens minted for a family carry its id as `sid`.
 public struct RefreshService: Sendable {
-    private let store: any RefreshTokenStore & RevocationStore
+    private let store: any AuthdStore
     private let clock: any UnixClock
 
     /// A service keeping families in `store`.
-    public init(store: any RefreshTokenStore & RevocationStore, clock: any UnixClock = SystemUnixClock()) {
+    public init(store: any AuthdStore, clock: any UnixClock = SystemUnixClock()) {
         self.store = store
         self.clock = clock
     }

@@ -2,11 +2,11 @@ public import AuthdProtocol
 
 /// Carries out `revoke`: works out what to record, writes it durably, then enforces it.
 public struct Revoker: Sendable {
-    private let store: any RevocationStore & RefreshTokenStore
+    private let store: any AuthdStore
     private let clock: any UnixClock
 
     /// A revoker writing to `store`.
-    public init(store: any RevocationStore & RefreshTokenStore, clock: any UnixClock = SystemUnixClock()) {
+    public init(store: any AuthdStore, clock: any UnixClock = SystemUnixClock()) {
         self.store = store
         self.clock = clock
     }
@@ -42,7 +42,7 @@ public struct Revoker: Sendable {
             }
             let familyID: String?
             do {
-                familyID = try store.familyID(ofToken: hash)
+                familyID = try await store.familyID(ofToken: hash)
             } catch {
                 throw AuthdError(.storageFailure, "cannot read the refresh store: \(error.message)")
             }

@@ -20,7 +20,7 @@ public struct AccountService: Sendable {
     /// The password hasher (bounded concurrency).
     public let hasher: PasswordHasher
     private let throttle: LoginThrottle
-    private let store: any UserStore & RevocationStore & RefreshTokenStore
+    private let store: any AuthdStore
     private let refresher: RefreshService
     private let clock: any UnixClock
 
@@ -28,7 +28,7 @@ public struct AccountService: Sendable {
     ///
     /// - Throws: ``StartupError`` when libargon2 refuses the configured parameters.
     public init(
-        configuration: AccountConfiguration, store: any UserStore & RevocationStore & RefreshTokenStore,
+        configuration: AccountConfiguration, store: any AuthdStore,
         clock: any UnixClock = SystemUnixClock()
     ) throws(StartupError) {
         self.configuration = configuration
@@ -62,7 +62,7 @@ public struct AccountService: Sendable {
         }
         let user: UserRecord?
         do {
-            user = try store.user(named: request.username)
+            user = try await store.user(named: request.username)
         } catch {
             throw refuse(.init(.storageFailure, "cannot read the user store: \(error.message)"), "storage_failure")
         }
@@ -147,9 +147,9 @@ public struct AccountService: Sendable {
     }
 
     /// `user_list`.
-    public func list() throws(AuthdError) -> UserListResult {
+    public func list() async throws(AuthdError) -> UserListResult {
         do {
-            return UserListResult(users: try store.users().map(\.info))
+            return UserListResult(users: try await store.users().map(\.info))
         } catch {
             throw AuthdError(.storageFailure, "cannot read the user store: \(error.message)")
         }

@@ -29,7 +29,7 @@ extension Authctl {
         @Option(help: "Connections, 1 to 256.") var connections = 16
         @Option(help: "Requests in flight per connection, 1 to 1024.") var depth = 8
         @Option(help: "Seconds to run.") var duration = 5.0
-        @Option(help: "Tokens to verify: the hot set's size, or (verify-cold) how many to mint, each used once. [default: 64 hot, 200000 cold]")
+        @Option(help: "Tokens to verify: the hot set's size, or (verify-cold, revoke-token) how many to mint, each used once. [default: 64 hot, 200000 cold]")
         var tokens: Int?
 
         func validate() throws {
@@ -48,7 +48,9 @@ extension Authctl {
                 case .verifyHot, .mix:
                     inputs.hotVerifyLines = try preparation.issue(tokens ?? 64, refresh: false).map(Self.verifyLine)
                 case .verifyCold:
-                    inputs.coldVerifyLines = try preparation.issue(tokens ?? 200_000, refresh: false).map(Self.verifyLine)
+                    inputs.onceLines = try preparation.issue(tokens ?? 200_000, refresh: false).map(Self.verifyLine)
+                case .revokeToken:
+                    inputs.onceLines = try preparation.issue(tokens ?? 200_000, refresh: false).map(Self.revokeLine)
                 case .refresh:
                     inputs.refreshTokens = try preparation.issue(connections * depth, refresh: true)
                 case .login:
@@ -73,6 +75,10 @@ extension Authctl {
                 printError("authctl bench: \(error.description)")
                 throw ExitCode(ExitStatus.unreachable)
             }
+        }
+
+        private static func revokeLine(_ token: String) -> [UInt8] {
+            Array(#"{"op":"revoke","token":"\#(token)"}"#.utf8) + [0x0A]
         }
 
         private static func verifyLine(_ token: String) -> [UInt8] {

@@ -8,6 +8,7 @@ enum BenchOp: String, CaseIterable {
     case issue
     case refresh
     case revoke
+    case revokeToken = "revoke-token"
     case login
     case mix
 
@@ -18,6 +19,7 @@ enum BenchOp: String, CaseIterable {
         case .issue: "issue a token"
         case .refresh: "spend a refresh token for a new pair (durable)"
         case .revoke: "revoke a fresh jti (durable)"
+        case .revokeToken: "revoke by token, each token once (a signature check, then durable)"
         case .login: "password login (argon2id)"
         case .mix: "90 % verify-hot, 8 % issue, 2 % revoke"
         }
@@ -28,8 +30,9 @@ enum BenchOp: String, CaseIterable {
 struct BenchInputs {
     /// Ready `verify` lines for the hot set.
     var hotVerifyLines: [[UInt8]] = []
-    /// Ready `verify` lines, each for a token never verified before.
-    var coldVerifyLines: [[UInt8]] = []
+    /// Ready lines that are each sent once: `verify` (verify-cold) or `revoke` (revoke-token) of a
+    /// token never presented before.
+    var onceLines: [[UInt8]] = []
     /// The refresh token each slot starts its chain with.
     var refreshTokens: [String] = []
     /// The `login` line.
@@ -58,9 +61,9 @@ struct BenchStream {
         chains = op == .refresh ? Array(inputs.refreshTokens[first..<(first + depth)]) : []
     }
 
-    /// Whether the stream has run out (only `verify-cold`, whose tokens are used once each).
+    /// Whether the stream has run out (`verify-cold` and `revoke-token`, whose tokens are used once each).
     var isExhausted: Bool {
-        op == .verifyCold && connection + sequence * connections >= inputs.coldVerifyLines.count
+        (op == .verifyCold || op == .revokeToken) && connection + sequence * connections >= inputs.onceLines.count
     }
 
     /// The next request line, with its newline.
@@ -68,7 +71,7 @@ struct BenchStream {
         defer { sequence += 1 }
         switch op {
         case .verifyHot: return inputs.hotVerifyLines[(connection + sequence) % inputs.hotVerifyLines.count]
-        case .verifyCold: return inputs.coldVerifyLines[connection + sequence * connections]
+        case .verifyCold, .revokeToken: return inputs.onceLines[connection + sequence * connections]
         case .issue: return Array(#"{"op":"issue","sub":"bench-\#(connection)","roles":["user"]}"#.utf8) + [0x0A]
         case .revoke: return revokeLine()
         case .login: return inputs.loginLine

@@ -23,20 +23,18 @@ final class TemporaryDirectory: Sendable {
         var template = Array("/tmp/authd-it-XXXXXX".utf8CString)
         let result = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(result != nil, "mkdtemp failed")
-        path = String(cString: template)
+        path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// The real `authd` binary, started on a temporary socket and state directory.
+/// The real `authd` binary, started on a temporary socket and state directory: for the tests that
+/// need a process boundary (see ``InProcessDaemon`` for the others).
 final class DaemonProcess: @unchecked Sendable {
     let directory: TemporaryDirectory
     let process = Process()
     let logPath: String
-    var socketPath: String { directory.path + "/authd.sock" }
-    var stateDirectory: String { directory.path + "/state" }
-    var configPath: String { directory.path + "/authd.toml" }
 
     /// Starts authd with `config` as its configuration file and waits until it answers.
     init(config: String = "", directory: TemporaryDirectory = TemporaryDirectory(), extraArguments: [String] = []) async throws {
@@ -44,7 +42,7 @@ final class DaemonProcess: @unchecked Sendable {
         logPath = directory.path + "/authd.log"
         try config.write(toFile: directory.path + "/authd.toml", atomically: true, encoding: .utf8)
         if !FileManager.default.fileExists(atPath: logPath) {
-            FileManager.default.createFile(atPath: logPath, contents: nil)
+            try createEmptyFile(logPath)
         }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
@@ -66,7 +64,7 @@ final class DaemonProcess: @unchecked Sendable {
             guard process.isRunning else { throw DaemonError("authd exited early:\n\(log)") }
             if FileManager.default.fileExists(atPath: socketPath),
                 let connection = try? RawConnection(path: socketPath),
-                (try? connection.request(#"{"op":"ping"}"#)) != nil
+                await (try? connection.request(#"{"op":"ping"}"#)) != nil
             {
                 return
             }
@@ -92,11 +90,11 @@ final class DaemonProcess: @unchecked Sendable {
         // Killed, not awaited: Foundation reaps it, and a deinit must not block.
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
+}
 
-    /// A client with a generous timeout: the suite runs many daemons in parallel on two cores.
-    func client() -> AuthdClient {
-        AuthdClient(configuration: .init(socketPath: socketPath, requestTimeout: .seconds(60)))
-    }
+/// Creates (or empties) the file at `path`; throws if it cannot.
+func createEmptyFile(_ path: String) throws {
+    try Data().write(to: URL(fileURLWithPath: path))
 }
 
 struct DaemonError: Error, CustomStringConvertible {
@@ -124,8 +122,8 @@ func runCommand(
     process.arguments = arguments
     if let environment { process.environment = environment }
     try (input ?? "").write(toFile: scratch.path + "/in", atomically: true, encoding: .utf8)
-    FileManager.default.createFile(atPath: scratch.path + "/out", contents: nil)
-    FileManager.default.createFile(atPath: scratch.path + "/err", contents: nil)
+    try createEmptyFile(scratch.path + "/out")
+    try createEmptyFile(scratch.path + "/err")
     process.standardInput = FileHandle(forReadingAtPath: scratch.path + "/in")
     process.standardOutput = FileHandle(forWritingAtPath: scratch.path + "/out")
     process.standardError = FileHandle(forWritingAtPath: scratch.path + "/err")

@@ -1,9 +1,12 @@
+import Dispatch
 import Foundation
 
 /// A datagram socket playing systemd's side of `sd_notify`: it collects what the daemon reports.
-final class NotifySocket {
+/// Waiting blocks in poll(), on a dispatch queue of its own, never on a cooperative-pool thread.
+final class NotifySocket: @unchecked Sendable {
     let path: String
     private let descriptor: Int32
+    private let queue = DispatchQueue(label: "authd.test.notify")
 
     init(path: String) throws {
         self.path = path
@@ -18,7 +21,13 @@ final class NotifySocket {
     }
 
     /// One message (its assignments), or nil if none arrives within `timeout`.
-    func receive(timeout: Duration) -> [String]? {
+    func receive(timeout: Duration) async -> [String]? {
+        await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: self.receiveNow(timeout: timeout)) }
+        }
+    }
+
+    private func receiveNow(timeout: Duration) -> [String]? {
         var pollDescriptor = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         guard poll(&pollDescriptor, 1, milliseconds) == 1 else { return nil }
@@ -30,11 +39,11 @@ final class NotifySocket {
 
     /// Waits for a message containing `assignment` (e.g. `READY=1`), returning that message and
     /// everything received before it.
-    func waitFor(_ assignment: String, timeout: Duration = .seconds(20)) -> (message: [String], before: [[String]])? {
+    func waitFor(_ assignment: String, timeout: Duration = .seconds(20)) async -> (message: [String], before: [[String]])? {
         let deadline = ContinuousClock.now + timeout
         var before: [[String]] = []
         while ContinuousClock.now < deadline {
-            guard let message = receive(timeout: deadline - ContinuousClock.now) else { return nil }
+            guard let message = await receive(timeout: deadline - ContinuousClock.now) else { return nil }
             if message.contains(where: { $0 == assignment || $0.hasPrefix(assignment) }) { return (message, before) }
             before.append(message)
         }
@@ -82,7 +91,7 @@ func spawnActivated(
     for (key, value) in environment { env[key] = value }
     process.environment = env
     process.standardInput = FileHandle(fileDescriptor: descriptor, closeOnDealloc: false)
-    if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+    if !FileManager.default.fileExists(atPath: logPath) { try createEmptyFile(logPath) }
     let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
     log.seekToEndOfFile()
     process.standardOutput = log

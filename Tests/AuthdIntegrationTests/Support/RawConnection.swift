@@ -1,11 +1,18 @@
 import AuthdProtocol
+import Dispatch
 import Foundation
 
-/// A blocking Unix-socket connection that speaks raw bytes, for tests that must control exactly
-/// what goes on the wire (pipelining, overlong lines, garbage).
-final class RawConnection {
+/// A Unix-socket connection that speaks raw bytes, for tests that must control exactly what goes
+/// on the wire (pipelining, overlong lines, garbage).
+///
+/// Its socket calls block, so they run on a dispatch queue of its own, never on a thread of the
+/// cooperative pool: an in-process daemon serves on that pool, and a test blocked in recv() there
+/// would starve the very daemon it waits for (two cores, two pool threads).
+final class RawConnection: @unchecked Sendable {
     let descriptor: Int32
+    /// Only touched on `queue`.
     private var buffer: [UInt8] = []
+    private let queue = DispatchQueue(label: "authd.test.raw-connection")
 
     init(path: String, timeoutSeconds: Int = 10) throws {
         // The descriptor is stored only once connected: a class whose initializer throws after
@@ -26,9 +33,32 @@ final class RawConnection {
 
     deinit { close(descriptor) }
 
-    func send(_ text: String) throws { try send(Array(text.utf8)) }
+    /// Connects once something listens at `path`. A socket file appears at bind(), before
+    /// listen(): until then a connection is refused, so existence alone proves nothing.
+    static func whenListening(path: String, within limit: Duration = .seconds(30)) async throws -> RawConnection {
+        let deadline = ContinuousClock.now + limit
+        while true {
+            do {
+                return try RawConnection(path: path)
+            } catch {
+                if ContinuousClock.now >= deadline { throw error }
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
 
-    func send(_ bytes: [UInt8]) throws {
+    /// Runs blocking socket work on the connection's own queue.
+    private func offPool<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    func send(_ text: String) async throws { try await send(Array(text.utf8)) }
+
+    func send(_ bytes: [UInt8]) async throws { try await offPool { try self.sendNow(bytes) } }
+
+    private func sendNow(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let count = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -40,8 +70,15 @@ final class RawConnection {
     /// Closes the write side, as a client does after its last request.
     func shutdownWrite() { shutdown(descriptor, Int32(SHUT_WR)) }
 
+    /// Ends the connection now, as the peer sees it. The descriptor itself is closed only by
+    /// deinit: closing it here as well would close whatever another thread opened under the same
+    /// number in between (an AuthdClient's socket, say) — which once crashed NIO with EBADF.
+    func disconnect() { shutdown(descriptor, Int32(SHUT_RDWR)) }
+
     /// The next reply line, or nil at end of stream.
-    func readLine() throws -> String? {
+    func readLine() async throws -> String? { try await offPool { try self.readLineNow() } }
+
+    private func readLineNow() throws -> String? {
         while true {
             if let newline = buffer.firstIndex(of: 0x0A) {
                 let line = String(decoding: buffer[..<newline], as: UTF8.self)
@@ -66,9 +103,9 @@ final class RawConnection {
     }
 
     /// Sends one line and parses the reply.
-    func request(_ line: String) throws -> ReplyEnvelope {
-        try send(line + "\n")
-        guard let reply = try readLine() else { throw DaemonError("connection closed before the reply") }
+    func request(_ line: String) async throws -> ReplyEnvelope {
+        try await send(line + "\n")
+        guard let reply = try await readLine() else { throw DaemonError("connection closed before the reply") }
         return try ReplyEnvelope.parse(Array(reply.utf8))
     }
 }

@@ -20,17 +20,3 @@ public struct RevocationSnapshot: Sendable {
     /// An empty snapshot.
     public init() {}
 }
-
-/// Durable storage for revocations. SQLite is the default engine; the protocol keeps the rest of
-/// authd independent of it, so another engine (PostgreSQL, say) can take its place.
-///
-/// `record(_:)` returns only after the change is on disk: a crash at any later instant loses
-/// nothing it acknowledged. Implementations batch concurrent writes into one transaction.
-public protocol RevocationStore: Sendable {
-    /// Writes `records` durably, in one transaction.
-    func record(_ records: [RevocationRecord]) async throws(StoreError)
-    /// Everything still in force at `now`.
-    func load(now: Int64) throws(StoreError) -> RevocationSnapshot
-    /// Deletes entries that expired before `now`, and keeps the files bounded.
-    func prune(now: Int64) async throws(StoreError)
-}

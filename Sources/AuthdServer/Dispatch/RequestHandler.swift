@@ -12,7 +12,8 @@ import Musl
 /// Turns one request line into one reply line. Shared by every connection.
 ///
 /// It never throws: every failure, from broken JSON to an internal error, becomes an error reply
-/// with a stable code, and the connection carries on.
+/// with a stable code, and the connection carries on. The ops and who may call each are declared
+/// once, in ``operations``.
 public final class RequestHandler: Sendable {
     private let current: CurrentTokens
     private let revoker: Revoker
@@ -38,21 +39,21 @@ public final class RequestHandler: Sendable {
         self.startedAt = monotonicNanoseconds()
     }
 
-    /// The reply to one request line (without its newline) from `caller`.
-    public func reply(to line: ByteBuffer, caller: Caller) async -> ReplyEnvelope {
-        switch parse(line) {
-        case .refused(let refusal): refusal
-        case .request(let envelope): await reply(to: envelope, caller: caller)
-        }
-    }
-
-    /// Appends the reply line (without its newline) to `output`: what ``reply(to:caller:)``
-    /// answers, with a shortcut for `verify`, the request services send on every call. A verified
-    /// token's result was encoded when it was first verified, so the reply reuses those bytes
-    /// instead of building and encoding the result again.
+    /// Appends the reply to one request line (without its newline) from `caller` to `output`,
+    /// without a newline.
+    ///
+    /// The exact compact `verify` line that services send on every call is recognised without a
+    /// JSON tree; anything else is parsed in full. Either way the op's handler in
+    /// ``operations`` answers, after the op's declared access has been checked.
     public func writeReply(to line: ByteBuffer, caller: Caller, into output: inout [UInt8]) async {
         if let (id, token) = line.withUnsafeReadableBytes(VerifyLineShortcut.match) {
-            writeVerifyReply(id: id, request: VerifyRequest(token: token), into: &output)
+            let reply: Result<OperationReply, AuthdError>
+            do {
+                reply = .success(.encoded(try verify(VerifyRequest(token: token), tokens: current.service).encodedResult))
+            } catch {
+                reply = .failure(error)
+            }
+            Self.write(id: id, reply, into: &output)
             return
         }
         let envelope: RequestEnvelope
@@ -63,20 +64,15 @@ public final class RequestHandler: Sendable {
         case .request(let parsed):
             envelope = parsed
         }
-        guard envelope.op == VerifyRequest.op else {
-            await reply(to: envelope, caller: caller).encode(into: &output)
-            return
-        }
-        do {
-            writeVerifyReply(id: envelope.id, request: try VerifyRequest(fields: envelope.fields), into: &output)
-        } catch {
-            ReplyEnvelope(id: envelope.id, outcome: .failure(error)).encode(into: &output)
-        }
+        Self.write(id: envelope.id, await dispatch(envelope, caller: caller), into: &output)
     }
 
-    private func writeVerifyReply(id: RequestID?, request: VerifyRequest, into output: inout [UInt8]) {
-        do {
-            let verified = try verify(request, tokens: current.service)
+    /// A success reply carries the result object, or the bytes the handler encoded.
+    private static func write(id: RequestID?, _ reply: Result<OperationReply, AuthdError>, into output: inout [UInt8]) {
+        switch reply {
+        case .success(.object(let result)):
+            ReplyEnvelope(id: id, outcome: .success(result)).encode(into: &output)
+        case .success(.encoded(let result)):
             output.append(UInt8(ascii: "{"))
             if let id {
                 output.append(contentsOf: #""id":"#.utf8)
@@ -84,9 +80,9 @@ public final class RequestHandler: Sendable {
                 output.append(UInt8(ascii: ","))
             }
             output.append(contentsOf: #""ok":true,"result":"#.utf8)
-            output.append(contentsOf: verified.encodedResult)
+            output.append(contentsOf: result)
             output.append(UInt8(ascii: "}"))
-        } catch {
+        case .failure(let error):
             ReplyEnvelope(id: id, outcome: .failure(error)).encode(into: &output)
         }
     }
@@ -109,13 +105,28 @@ public final class RequestHandler: Sendable {
         }
     }
 
-    private func reply(to envelope: RequestEnvelope, caller: Caller) async -> ReplyEnvelope {
-        do {
-            return ReplyEnvelope(id: envelope.id, outcome: .success(try await dispatch(envelope, caller: caller)))
+    /// Looks the op up, checks who may call it (deny by default: access is part of every op's
+    /// declaration), then decodes and runs it.
+    private func dispatch(_ envelope: RequestEnvelope, caller: Caller) async -> Result<OperationReply, AuthdError> {
+        do throws(AuthdError) {
+            guard let operation = Self.operations[envelope.op] else {
+                throw AuthdError(.unknownOp, "unknown op '\(Self.printable(envelope.op))'")
+            }
+            let policy = self.policy.policy
+            var caller = caller
+            if case .grant(let grant) = operation.access {
+                // Supplementary groups are looked up only when a group grant decides, so a
+                // connection that only verifies costs no user-database look-up.
+                if policy.needsGroups(of: caller) { caller = caller.withSupplementaryGroups() }
+                try policy.authorize(operation.name, grant: grant, caller: caller)
+            }
+            let context = OperationContext(caller: caller, tokens: current.service, policy: policy)
+            return .success(try await operation.run(self, envelope.fields, context))
         } catch {
             if error.code == .permissionDenied { logDenial(op: envelope.op, caller: caller, error) }
+            if error.code == .storageFailure { logStorageFailure(op: envelope.op, error) }
             if envelope.op != VerifyRequest.op { logRefusal(op: envelope.op, error) }
-            return ReplyEnvelope(id: envelope.id, outcome: .failure(error))
+            return .failure(error)
         }
     }
 
@@ -129,6 +140,12 @@ public final class RequestHandler: Sendable {
             ])
     }
 
+    /// The store failed (disk full, read-only, a damaged row): the operator must hear of it.
+    private func logStorageFailure(op: String, _ error: AuthdError) {
+        logger.error(
+            "storage failure", metadata: ["authd.op": "\(Self.printable(op))", "authd.code": "\(error.code)", "authd.reason": "\(error.message)"])
+    }
+
     private func logDenial(op: String, caller: Caller, _ error: AuthdError) {
         logger.notice(
             "permission denied",
@@ -139,41 +156,10 @@ public final class RequestHandler: Sendable {
             ])
     }
 
-    private func dispatch(_ envelope: RequestEnvelope, caller: Caller) async throws(AuthdError) -> JSONObject {
-        let tokens = current.service
-        let policy = self.policy.policy
-        let caller = policy.needsGroups(of: caller) ? caller.withSupplementaryGroups() : caller
-        switch envelope.op {
-        case VerifyRequest.op: return try verify(VerifyRequest(fields: envelope.fields), tokens: tokens).result.result
-        case IssueRequest.op:
-            let request = try IssueRequest(fields: envelope.fields)
-            try policy.authorizeIssue(request, caller: caller)
-            return try await issue(request, tokens: tokens, caller: caller).result
-        case RefreshRequest.op:
-            return try await refresh(RefreshRequest(fields: envelope.fields), tokens: tokens, caller: caller).result
-        case RevokeRequest.op:
-            try policy.authorize(RevokeRequest.op, caller: caller)
-            return try await revoke(RevokeRequest(fields: envelope.fields), tokens: tokens, caller: caller).result
-        case LoginRequest.op:
-            return try await login(LoginRequest(fields: envelope.fields), tokens: tokens, caller: caller).result
-        case let op where AccountAdministration.ops.contains(op):
-            try policy.authorize(envelope.op, caller: caller, grant: "admin")
-            return try await administer(envelope, tokens: tokens, caller: caller)
-        case JWKSRequest.op:
-            _ = try JWKSRequest(fields: envelope.fields)
-            return tokens.jwks().result
-        case StatusRequest.op:
-            _ = try StatusRequest(fields: envelope.fields)
-            return status(tokens).result
-        case PingRequest.op:
-            _ = try PingRequest(fields: envelope.fields)
-            return PingResult().result
-        default:
-            throw AuthdError(.unknownOp, "unknown op '\(Self.printable(envelope.op))'")
-        }
-    }
-
-    private func issue(_ request: IssueRequest, tokens: TokenService, caller: Caller) async throws(AuthdError) -> IssueResult {
+    func issue(_ request: IssueRequest, _ context: OperationContext) async throws(AuthdError) -> IssueResult {
+        let (tokens, caller) = (context.tokens, context.caller)
+        // The op's grant was checked before decoding; this checks what the request asks for.
+        try context.policy.authorizeIssue(request, caller: caller)
         try await tokens.waitUntilIssuable(subject: request.subject)
         let result = request.refresh ? try await refresher.issue(request, tokens: tokens) : try tokens.issuer.issue(request)
         logger.info(
@@ -186,11 +172,10 @@ public final class RequestHandler: Sendable {
         return result
     }
 
-
-
-    private func refresh(_ request: RefreshRequest, tokens: TokenService, caller: Caller) async throws(AuthdError) -> IssueResult {
+    func refresh(_ request: RefreshRequest, _ context: OperationContext) async throws(AuthdError) -> IssueResult {
+        let caller = context.caller
         do {
-            let result = try await refresher.refresh(request, tokens: tokens)
+            let result = try await refresher.refresh(request, tokens: context.tokens)
             logger.info(
                 "token refreshed",
                 metadata: [
@@ -210,8 +195,9 @@ public final class RequestHandler: Sendable {
         }
     }
 
-    private func revoke(_ request: RevokeRequest, tokens: TokenService, caller: Caller) async throws(AuthdError) -> RevokeResult {
-        let result = try await revoker.revoke(request, tokens: tokens)
+    func revoke(_ request: RevokeRequest, _ context: OperationContext) async throws(AuthdError) -> RevokeResult {
+        let caller = context.caller
+        let result = try await revoker.revoke(request, tokens: context.tokens)
         var metadata: Logger.Metadata = [
             AuditEvent.metadataKey: "\(AuditEvent.tokenRevoked.messageID)", "authd.op": "revoke", "authd.revoked": "\(result.revoked)",
         ].withPeer(caller)
@@ -227,7 +213,8 @@ public final class RequestHandler: Sendable {
         return result
     }
 
-    private func verify(_ request: VerifyRequest, tokens: TokenService) throws(AuthdError) -> VerifiedToken {
+    /// The one way a token is verified for a reply: the shortcut and the full parser both end here.
+    func verify(_ request: VerifyRequest, tokens: TokenService) throws(AuthdError) -> VerifiedToken {
         do {
             return try tokens.verifier.verifiedToken(request)
         } catch {
@@ -242,7 +229,12 @@ public final class RequestHandler: Sendable {
         }
     }
 
-    private func status(_ tokens: TokenService) -> StatusResult {
+    func jwks(_ request: JWKSRequest, _ context: OperationContext) -> JWKSResult { context.tokens.jwks() }
+
+    func ping(_ request: PingRequest, _ context: OperationContext) -> PingResult { PingResult() }
+
+    func status(_ request: StatusRequest, _ context: OperationContext) -> StatusResult {
+        let tokens = context.tokens
         let counters = tokens.counters
         return StatusResult(
             version: version, uptimeSeconds: Int64((monotonicNanoseconds() - startedAt) / 1_000_000_000),

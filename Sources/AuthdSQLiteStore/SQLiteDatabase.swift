@@ -1,19 +1,8 @@
+import AuthdCore
 import CSQLite
 
-/// A failure of the store: the disk is full or read-only, the database is corrupt, and so on.
-/// Nothing that failed was acknowledged.
-public struct StoreError: Error, Sendable, CustomStringConvertible {
-    /// What went wrong.
-    public let message: String
-
-    /// A store error.
-    public init(_ message: String) { self.message = message }
-
-    public var description: String { message }
-}
-
-/// A minimal, owned SQLite connection. Not thread-safe by itself: ``SQLiteStore`` only touches it
-/// while holding its mutex, which is what the unchecked `Sendable` relies on.
+/// A minimal, owned SQLite connection. Not thread-safe by itself: each one is confined to the
+/// serial queue of its ``SQLiteConnectionQueue``, which is what the unchecked `Sendable` relies on.
 final class SQLiteDatabase: @unchecked Sendable {
     private var handle: OpaquePointer?
     let path: String
@@ -22,11 +11,36 @@ final class SQLiteDatabase: @unchecked Sendable {
     private var statements: [String: SQLiteStatement] = [:]
     private static let maximumCachedStatements = 64
 
-    init(path: String) throws(StoreError) {
+    /// How a connection opens its file.
+    enum OpenMode {
+        /// Read and write, creating the file if there is none.
+        case create
+        /// Read and write an existing file.
+        case readWrite
+        /// Read only: closing it never checkpoints or otherwise writes.
+        case readOnly
+
+        var flags: Int32 {
+            switch self {
+            case .create: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+            case .readWrite: SQLITE_OPEN_READWRITE
+            case .readOnly: SQLITE_OPEN_READONLY
+            }
+        }
+    }
+
+    /// Opens `path`.
+    ///
+    /// Every connection uses the `unix-excl` VFS: the first one to read takes an exclusive lock for
+    /// this process (authd is the database's only user), and the WAL index lives on the heap,
+    /// shared by this process's connections, instead of in a memory-mapped `-shm` file. A state
+    /// directory that turns read-only or full then gives write errors that authd reports, never a
+    /// SIGBUS that kills it, while readers still get their own connection beside the writer.
+    init(path: String, mode: OpenMode = .create) throws(StoreError) {
         self.path = path
         var db: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW
-        guard sqlite3_open_v2(path, &db, flags, nil) == SQLITE_OK, let db else {
+        let flags = mode.flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW
+        guard sqlite3_open_v2(path, &db, flags, "unix-excl") == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close(db)
             throw StoreError("cannot open \(path): \(message)")
@@ -35,6 +49,9 @@ final class SQLiteDatabase: @unchecked Sendable {
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, 5000)
     }
+
+    /// The raw handle, for the few calls this wrapper does not cover (the WAL hook, checkpoints).
+    var rawHandle: OpaquePointer? { handle }
 
     deinit {
         statements.removeAll()
@@ -81,7 +98,15 @@ final class SQLiteDatabase: @unchecked Sendable {
         let statement = try prepare(sql)
         defer { statement.reset() }
         guard try statement.step() else { return nil }
-        return statement.text(0)
+        return try statement.text(0)
+    }
+
+    /// The first column of the first row of a query, as an integer.
+    func scalarInteger(_ sql: String) throws(StoreError) -> Int64? {
+        let statement = try prepare(sql)
+        defer { statement.reset() }
+        guard try statement.step() else { return nil }
+        return try statement.integer(0)
     }
 }
 
@@ -133,17 +158,62 @@ final class SQLiteStatement {
         while try step() {}
     }
 
-    func integer(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+    // Column readers check the stored type: a value of the wrong type (a damaged row, or one
+    // written by hand) is a `corrupt_row` error naming the column, never read as 0 or "".
 
-    func text(_ column: Int32) -> String? {
-        guard let pointer = sqlite3_column_text(statement, column) else { return nil }
-        return String(cString: pointer)
+    /// The integer in `column`.
+    func integer(_ column: Int32) throws(StoreError) -> Int64 {
+        try expect(SQLITE_INTEGER, in: column)
+        return sqlite3_column_int64(statement, column)
     }
 
-    func blob(_ column: Int32) -> [UInt8] {
+    /// The integer in `column`, read as a flag: only 0 and 1 are valid.
+    func flag(_ column: Int32) throws(StoreError) -> Bool {
+        switch try integer(column) {
+        case 0: return false
+        case 1: return true
+        case let other: throw corrupt(column, "holds \(other), not 0 or 1")
+        }
+    }
+
+    /// The text in `column`, which must be valid UTF-8.
+    func text(_ column: Int32) throws(StoreError) -> String {
+        try expect(SQLITE_TEXT, in: column)
+        let count = Int(sqlite3_column_bytes(statement, column))
+        guard let pointer = sqlite3_column_text(statement, column) else { return "" }
+        let bytes = UnsafeRawBufferPointer(start: pointer, count: count)
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw corrupt(column, "is not valid UTF-8") }
+        return text
+    }
+
+    /// The bytes in `column`.
+    func blob(_ column: Int32) throws(StoreError) -> [UInt8] {
+        try expect(SQLITE_BLOB, in: column)
         let count = Int(sqlite3_column_bytes(statement, column))
         guard count > 0, let pointer = sqlite3_column_blob(statement, column) else { return [] }
         return Array(UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+
+    private func expect(_ type: Int32, in column: Int32) throws(StoreError) {
+        let stored = sqlite3_column_type(statement, column)
+        guard stored == type else { throw corrupt(column, "holds \(Self.typeName(stored)), not \(Self.typeName(type))") }
+    }
+
+    /// A `corrupt_row` error naming the table's column; the value itself is never quoted.
+    func corrupt(_ column: Int32, _ problem: String) -> StoreError {
+        let table = sqlite3_column_table_name(statement, column).map { String(cString: $0) } ?? "?"
+        let name = sqlite3_column_name(statement, column).map { String(cString: $0) } ?? "column \(column)"
+        return StoreError(.corruptRow, "a row of \(table) cannot be read: \(name) \(problem) (\(database.path))")
+    }
+
+    private static func typeName(_ type: Int32) -> String {
+        switch type {
+        case SQLITE_INTEGER: "an integer"
+        case SQLITE_FLOAT: "a real number"
+        case SQLITE_TEXT: "text"
+        case SQLITE_BLOB: "a blob"
+        default: "NULL"
+        }
     }
 }
 

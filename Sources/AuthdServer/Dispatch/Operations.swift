@@ -1,0 +1,83 @@
+import AuthdCore
+import AuthdProtocol
+
+/// Who may call an op. Every op declares one: ``Operation/init(_:access:handler:)`` has no
+/// default, so an op without a declaration does not build.
+enum OperationAccess: Sendable, Equatable {
+    /// Anyone who can connect to the socket (the socket's mode and group are the gate).
+    case anyPeer
+    /// root, authd's own user, and callers holding this `[[policy.grant]]` op.
+    case grant(String)
+}
+
+/// What a handler answers: a result object, or a result already encoded (a verified token's,
+/// encoded once when the token was first verified).
+enum OperationReply: Sendable {
+    case object(JSONObject)
+    case encoded([UInt8])
+}
+
+/// What a handler may use besides its request.
+struct OperationContext: Sendable {
+    let caller: Caller
+    let tokens: TokenService
+    let policy: Policy
+}
+
+/// One op of the protocol: its name and request type (from ``AuthdOperation``), who may call it,
+/// and its handler.
+struct Operation: Sendable {
+    let name: String
+    let access: OperationAccess
+    let isIdempotent: Bool
+    let run: @Sendable (RequestHandler, JSONObject, OperationContext) async throws(AuthdError) -> OperationReply
+
+    /// An op whose handler returns `Request.Result`.
+    init<Request: AuthdOperation>(
+        _ request: Request.Type, access: OperationAccess,
+        handler: @escaping @Sendable (RequestHandler) -> (Request, OperationContext) async throws(AuthdError) -> Request.Result
+    ) {
+        self.init(request, access: access) { (handlerObject: RequestHandler, request: Request, context: OperationContext) async throws(AuthdError) -> OperationReply in
+            .object(try await handler(handlerObject)(request, context).result)
+        }
+    }
+
+    /// An op whose handler encodes its own result.
+    init<Request: AuthdOperation>(
+        _ request: Request.Type, access: OperationAccess,
+        replying: @escaping @Sendable (RequestHandler, Request, OperationContext) async throws(AuthdError) -> OperationReply
+    ) {
+        name = Request.op
+        self.access = access
+        isIdempotent = Request.isIdempotent
+        run = { handler, fields, context throws(AuthdError) in
+            try await replying(handler, try Request(fields: fields), context)
+        }
+    }
+}
+
+extension RequestHandler {
+    /// Every op authd serves, each declared once. The server refuses anything else as `unknown_op`.
+    static let operations: [String: Operation] = {
+        let all: [Operation] = [
+            Operation(VerifyRequest.self, access: .anyPeer) { handler, request, context throws(AuthdError) in
+                .encoded(try handler.verify(request, tokens: context.tokens).encodedResult)
+            },
+            Operation(IssueRequest.self, access: .grant("issue"), handler: { $0.issue }),
+            Operation(RefreshRequest.self, access: .anyPeer, handler: { $0.refresh }),
+            Operation(RevokeRequest.self, access: .grant("revoke"), handler: { $0.revoke }),
+            Operation(LoginRequest.self, access: .anyPeer, handler: { $0.login }),
+            Operation(UserAddRequest.self, access: .grant("admin"), handler: { $0.userAdd }),
+            Operation(UserSetPasswordRequest.self, access: .grant("admin"), handler: { $0.userSetPassword }),
+            Operation(UserSetRolesRequest.self, access: .grant("admin"), handler: { $0.userSetRoles }),
+            Operation(UserDisableRequest.self, access: .grant("admin"), handler: { $0.userDisable }),
+            Operation(UserEnableRequest.self, access: .grant("admin"), handler: { $0.userEnable }),
+            Operation(UserDeleteRequest.self, access: .grant("admin"), handler: { $0.userDelete }),
+            Operation(UserListRequest.self, access: .grant("admin"), handler: { $0.userList }),
+            Operation(JWKSRequest.self, access: .anyPeer, handler: { $0.jwks }),
+            Operation(StatusRequest.self, access: .anyPeer, handler: { $0.status }),
+            Operation(PingRequest.self, access: .anyPeer, handler: { $0.ping }),
+        ]
+        return Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+    }()
+}
