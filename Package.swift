@@ -17,7 +17,6 @@ let package = Package(
         .executable(name: "authd", targets: ["authd"]),
         .executable(name: "authctl", targets: ["authctl"]),
         .library(name: "AuthdClient", targets: ["AuthdClient"]),
-        .library(name: "AuthdProtocol", targets: ["AuthdProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),

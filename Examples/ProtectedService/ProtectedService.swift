@@ -126,13 +126,16 @@ struct Routes: Sendable {
     private func guarded(
         _ head: HTTPRequestHead, roles: [String]?, _ handler: (VerifyResult) -> JSONObject
     ) async -> Response {
-        switch await authd.authorize(bearer: head.headers.first(name: "Authorization"), requireAnyRole: roles) {
-        case .authorized(let claims): return .json(.ok, handler(claims))
+        let check = await authd.authorize(bearer: head.headers.first(name: "Authorization"), requireAnyRole: roles)
+        if let claims = check.claims { return .json(.ok, handler(claims)) }
+        switch check.outcome {
         case .unauthenticated:
             return .json(.unauthorized, ["detail": "Invalid or expired token"], headers: [("WWW-Authenticate", #"Bearer error="invalid_token""#)])
         case .forbidden:
             return .json(.forbidden, ["detail": "Access forbidden"], headers: [("WWW-Authenticate", #"Bearer error="insufficient_scope""#)])
-        case .unavailable: return .json(.serviceUnavailable, ["detail": "authentication is unavailable"])
+        default:
+            // .unavailable, or an outcome a later AuthdClient adds: fail closed.
+            return .json(.serviceUnavailable, ["detail": "authentication is unavailable"])
         }
     }
 }

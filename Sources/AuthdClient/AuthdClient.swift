@@ -1,4 +1,6 @@
-public import AuthdProtocol
+// The wire types (requests, results, claims, errors) are the client's vocabulary: a service
+// imports AuthdClient alone. The codec in AuthdProtocol is `package`, so it is not among them.
+@_exported public import AuthdProtocol
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -75,7 +77,7 @@ public final class AuthdClient: Sendable {
     // MARK: Operations
 
     /// Sends any operation and returns its typed result.
-    public func send<Operation: AuthdOperation>(_ operation: Operation) async throws(AuthdError) -> Operation.Result {
+    package func send<Operation: AuthdOperation>(_ operation: Operation) async throws(AuthdError) -> Operation.Result {
         let line = RequestEnvelope(op: Operation.op, fields: operation.fields).encoded()
         let replyLine: ByteBuffer
         do {
@@ -122,26 +124,25 @@ public final class AuthdClient: Sendable {
     /// with the roles the endpoint needs.
     ///
     /// ```swift
-    /// switch await authd.authorize(bearer: request.headers["Authorization"], requireAnyRole: ["admin"]) {
-    /// case .authorized(let claims): return serve(claims.subject)
-    /// case .unauthenticated: return .unauthorized      // 401: missing, invalid, expired or revoked
-    /// case .forbidden: return .forbidden               // 403: a good token without the role
-    /// case .unavailable: return .serviceUnavailable    // authd could not be asked: fail closed
+    /// let check = await authd.authorize(bearer: request.headers["Authorization"], requireAnyRole: ["admin"])
+    /// guard let claims = check.claims else {
+    ///     return Response(status: check.httpStatus)   // 401 bad token, 403 no role, 503 authd unreachable
     /// }
+    /// return serve(claims.subject)
     /// ```
     public func authorize(
         bearer authorizationHeader: String?, requireAnyRole roles: [String]? = nil, audience: String? = nil
     ) async -> Authorization {
         guard let header = authorizationHeader, let token = Self.bearerToken(header) else {
-            return .unauthenticated(AuthdError(.invalidToken, "no bearer token"))
+            return .refused(.unauthenticated, AuthdError(.invalidToken, "no bearer token"))
         }
         do {
             return .authorized(try await verify(token: token, audience: audience, rolesAny: roles))
         } catch {
             switch error.code {
-            case .insufficientRole: return .forbidden(error)
-            case .daemonUnreachable, .internalError, .storageFailure: return .unavailable(error)
-            default: return .unauthenticated(error)
+            case .insufficientRole: return .refused(.forbidden, error)
+            case .daemonUnreachable, .internalError, .storageFailure: return .refused(.unavailable, error)
+            default: return .refused(.unauthenticated, error)
             }
         }
     }
@@ -246,25 +247,50 @@ extension Duration {
 }
 
 /// The outcome of ``AuthdClient/authorize(bearer:requireAnyRole:audience:)``, shaped like the HTTP
-/// answer a service gives.
-public enum Authorization: Sendable {
-    /// The token is good and has a required role: serve the request.
-    case authorized(VerifyResult)
-    /// No token, or a bad one (invalid, expired, revoked, wrong audience): HTTP 401.
-    case unauthenticated(AuthdError)
-    /// A good token without the required role: HTTP 403.
-    case forbidden(AuthdError)
-    /// authd could not answer: fail closed, HTTP 503.
-    case unavailable(AuthdError)
+/// answer a service gives: ``claims`` when the request may be served, else ``httpStatus`` says
+/// which refusal (401, 403 or 503) and ``error`` why.
+///
+/// A struct, so that a later outcome is not a breaking change: switch over ``outcome`` with a
+/// `default`, or just use ``claims`` and ``httpStatus``.
+public struct Authorization: Sendable {
+    /// The kind of answer.
+    public struct Outcome: Sendable, Hashable, CustomStringConvertible {
+        /// Its name.
+        public let name: String
+        /// The HTTP status it maps to.
+        public let httpStatus: Int
 
-    /// The HTTP status this outcome maps to.
-    public var httpStatus: Int {
-        switch self {
-        case .authorized: 200
-        case .unauthenticated: 401
-        case .forbidden: 403
-        case .unavailable: 503
+        private init(_ name: String, _ httpStatus: Int) {
+            self.name = name
+            self.httpStatus = httpStatus
         }
+
+        /// The token is good and has a required role: serve the request (200).
+        public static let authorized = Outcome("authorized", 200)
+        /// No token, or a bad one (invalid, expired, revoked, wrong audience): 401.
+        public static let unauthenticated = Outcome("unauthenticated", 401)
+        /// A good token without the required role: 403.
+        public static let forbidden = Outcome("forbidden", 403)
+        /// authd could not answer: fail closed, 503.
+        public static let unavailable = Outcome("unavailable", 503)
+
+        public var description: String { name }
+    }
+
+    /// The kind of answer.
+    public let outcome: Outcome
+    /// The verified claims, when the outcome is ``Outcome/authorized``.
+    public let claims: VerifyResult?
+    /// Why the request is refused, for any other outcome.
+    public let error: AuthdError?
+
+    /// The HTTP status the outcome maps to.
+    public var httpStatus: Int { outcome.httpStatus }
+
+    static func authorized(_ claims: VerifyResult) -> Authorization { Authorization(outcome: .authorized, claims: claims, error: nil) }
+
+    static func refused(_ outcome: Outcome, _ error: AuthdError) -> Authorization {
+        Authorization(outcome: outcome, claims: nil, error: error)
     }
 }
 

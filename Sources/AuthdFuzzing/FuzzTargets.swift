@@ -1,4 +1,4 @@
-public import AuthdCore
+import AuthdCore
 import AuthdProtocol
 import AuthdServer
 import Logging

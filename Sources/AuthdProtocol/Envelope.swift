@@ -1,30 +1,30 @@
 /// The protocol version this module speaks. See the README's "Wire protocol" section.
-public let authdProtocolVersion = 1
+package let authdProtocolVersion = 1
 
 /// One request line: `{"id": …, "op": "…", …fields}`.
-public struct RequestEnvelope: Sendable {
+package struct RequestEnvelope: Sendable {
     /// The id to echo back, if the client sent one.
-    public var id: RequestID?
+    package var id: RequestID?
     /// The operation name.
-    public var op: String
+    package var op: String
     /// The op's own fields: everything but `id` and `op`.
-    public var fields: JSONObject
+    package var fields: JSONObject
 
     /// A request envelope.
-    public init(id: RequestID? = nil, op: String, fields: JSONObject = [:]) {
+    package init(id: RequestID? = nil, op: String, fields: JSONObject = [:]) {
         self.id = id
         self.op = op
         self.fields = fields
     }
 
     /// The maximum nesting accepted in a request line.
-    public static let maximumDepth = 32
+    package static let maximumDepth = 32
 
     /// Parses a request line (without its newline).
     ///
     /// On failure, the thrown error carries the request id when the line got far enough to have
     /// one, so the error reply can still be correlated.
-    public static func parse(_ line: UnsafeRawBufferPointer) throws(RequestParseError) -> RequestEnvelope {
+    package static func parse(_ line: UnsafeRawBufferPointer) throws(RequestParseError) -> RequestEnvelope {
         let value: JSONValue
         do {
             value = try JSONParser(maximumDepth: maximumDepth).parse(line)
@@ -55,7 +55,7 @@ public struct RequestEnvelope: Sendable {
     }
 
     /// The request as one line of JSON, without the trailing newline.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var object = JSONObject()
         if let id { object["id"] = id.json }
         object["op"] = .string(op)
@@ -65,28 +65,28 @@ public struct RequestEnvelope: Sendable {
 }
 
 /// A request line that could not be understood, with the id if one was read.
-public struct RequestParseError: Error, Sendable {
+package struct RequestParseError: Error, Sendable {
     /// The request's id, when the line was an object with a valid id.
-    public var id: RequestID?
+    package var id: RequestID?
     /// The error to reply with.
-    public var error: AuthdError
+    package var error: AuthdError
 }
 
 /// One reply line: `{"id": …, "ok": true, "result": {…}}` or `{"id": …, "ok": false, "error": {…}}`.
-public struct ReplyEnvelope: Sendable {
+package struct ReplyEnvelope: Sendable {
     /// The id of the request this answers, if it had one.
-    public var id: RequestID?
+    package var id: RequestID?
     /// The result or the error.
-    public var outcome: Result<JSONObject, AuthdError>
+    package var outcome: Result<JSONObject, AuthdError>
 
     /// A reply.
-    public init(id: RequestID?, outcome: Result<JSONObject, AuthdError>) {
+    package init(id: RequestID?, outcome: Result<JSONObject, AuthdError>) {
         self.id = id
         self.outcome = outcome
     }
 
     /// The reply as one line of JSON, without the trailing newline.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(256)
         encode(into: &output)
@@ -94,7 +94,7 @@ public struct ReplyEnvelope: Sendable {
     }
 
     /// Appends the reply line, without the trailing newline, to `output`.
-    public func encode(into output: inout [UInt8]) {
+    package func encode(into output: inout [UInt8]) {
         var object = JSONObject()
         if let id { object["id"] = id.json }
         switch outcome {
@@ -109,7 +109,7 @@ public struct ReplyEnvelope: Sendable {
     }
 
     /// Parses a reply line.
-    public static func parse(_ line: some Collection<UInt8>) throws(AuthdError) -> ReplyEnvelope {
+    package static func parse(_ line: some Collection<UInt8>) throws(AuthdError) -> ReplyEnvelope {
         let value: JSONValue
         do {
             value = try JSONParser(maximumDepth: 64).parse(line)

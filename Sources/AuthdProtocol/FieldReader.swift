@@ -3,50 +3,50 @@
 /// Every field that is read is marked; ``finish()`` then refuses any field nobody asked for. That is
 /// deliberate for a security daemon: a misspelt `"role_all"` must be an error, not a verify that
 /// silently skipped its role check.
-public struct FieldReader {
+package struct FieldReader {
     private let object: JSONObject
     private let context: String
     // An array, not a set: requests have a handful of fields, and hashing each name cost more than scanning.
     private var consumed: [String] = []
 
     /// A reader over `object`; `context` names it in errors (for example `"verify request"`).
-    public init(_ object: JSONObject, context: String) {
+    package init(_ object: JSONObject, context: String) {
         self.object = object
         self.context = context
     }
 
     /// Marks `key` as understood without reading it.
-    public mutating func ignore(_ key: String) { consumed.append(key) }
+    package mutating func ignore(_ key: String) { consumed.append(key) }
 
     /// The raw value of an optional field, `nil` if absent or `null`.
-    public mutating func value(_ key: String) -> JSONValue? {
+    package mutating func value(_ key: String) -> JSONValue? {
         consumed.append(key)
         guard let value = object[key], value != .null else { return nil }
         return value
     }
 
     /// A required string field.
-    public mutating func string(_ key: String) throws(AuthdError) -> String {
+    package mutating func string(_ key: String) throws(AuthdError) -> String {
         guard let value = try optionalString(key) else { throw .badRequest("missing field '\(key)'") }
         return value
     }
 
     /// An optional string field.
-    public mutating func optionalString(_ key: String) throws(AuthdError) -> String? {
+    package mutating func optionalString(_ key: String) throws(AuthdError) -> String? {
         guard let value = value(key) else { return nil }
         guard case .string(let string) = value else { throw typeError(key, "a string", value) }
         return string
     }
 
     /// An optional boolean field.
-    public mutating func optionalBool(_ key: String) throws(AuthdError) -> Bool? {
+    package mutating func optionalBool(_ key: String) throws(AuthdError) -> Bool? {
         guard let value = value(key) else { return nil }
         guard case .bool(let flag) = value else { throw typeError(key, "a boolean", value) }
         return flag
     }
 
     /// An optional integer field; fractions and numbers outside 64 bits are refused.
-    public mutating func optionalInt(_ key: String) throws(AuthdError) -> Int64? {
+    package mutating func optionalInt(_ key: String) throws(AuthdError) -> Int64? {
         guard let value = value(key) else { return nil }
         switch value {
         case .int(let number): return number
@@ -56,13 +56,13 @@ public struct FieldReader {
     }
 
     /// A required integer field.
-    public mutating func int(_ key: String) throws(AuthdError) -> Int64 {
+    package mutating func int(_ key: String) throws(AuthdError) -> Int64 {
         guard let value = try optionalInt(key) else { throw .badRequest("missing field '\(key)'") }
         return value
     }
 
     /// An optional array of strings.
-    public mutating func optionalStringArray(_ key: String) throws(AuthdError) -> [String]? {
+    package mutating func optionalStringArray(_ key: String) throws(AuthdError) -> [String]? {
         guard let value = value(key) else { return nil }
         guard case .array(let elements) = value else { throw typeError(key, "an array of strings", value) }
         var strings: [String] = []
@@ -77,7 +77,7 @@ public struct FieldReader {
     }
 
     /// An optional field that may be one string or an array of strings, returned as an array.
-    public mutating func optionalStringOrArray(_ key: String) throws(AuthdError) -> [String]? {
+    package mutating func optionalStringOrArray(_ key: String) throws(AuthdError) -> [String]? {
         guard let value = value(key) else { return nil }
         if case .string(let single) = value { return [single] }
         guard case .array = value else { throw typeError(key, "a string or an array of strings", value) }
@@ -85,20 +85,20 @@ public struct FieldReader {
     }
 
     /// An optional object field.
-    public mutating func optionalObject(_ key: String) throws(AuthdError) -> JSONObject? {
+    package mutating func optionalObject(_ key: String) throws(AuthdError) -> JSONObject? {
         guard let value = value(key) else { return nil }
         guard case .object(let nested) = value else { throw typeError(key, "an object", value) }
         return nested
     }
 
     /// A required object field.
-    public mutating func object(_ key: String) throws(AuthdError) -> JSONObject {
+    package mutating func object(_ key: String) throws(AuthdError) -> JSONObject {
         guard let value = try optionalObject(key) else { throw .badRequest("missing field '\(key)'") }
         return value
     }
 
     /// Refuses any field that was not read.
-    public func finish() throws(AuthdError) {
+    package func finish() throws(AuthdError) {
         for key in object.keys where !consumed.contains(key) {
             throw .badRequest("unknown field '\(key)' in \(context)")
         }

@@ -1,10 +1,10 @@
 /// The optional `id` of a request, echoed back in its reply so that a client can correlate them.
-public enum RequestID: Sendable, Hashable {
+package enum RequestID: Sendable, Hashable {
     case string(String)
     case int(Int64)
 
     /// The id as it appears on the wire.
-    public var json: JSONValue {
+    package var json: JSONValue {
         switch self {
         case .string(let value): .string(value)
         case .int(let value): .int(value)

@@ -118,11 +118,14 @@ struct AuthorizeTests {
         for header in [nil, "", "Bearer", "Basic \(user)", "Bearer \(user)x", "Bearer a b", user] as [String?] {
             #expect(await client.authorize(bearer: header, requireAnyRole: ["admin"]).httpStatus == 401, "\(header ?? "nil")")
         }
-        if case .authorized(let claims) = await client.authorize(bearer: "Bearer \(user)") {
-            #expect(claims.subject == "alice")
-        } else {
-            Issue.record("expected authorized")
-        }
+        let authorized = await client.authorize(bearer: "Bearer \(user)")
+        #expect(authorized.outcome == .authorized)
+        #expect(authorized.claims?.subject == "alice")
+        #expect(authorized.error == nil)
+        let forbidden = await client.authorize(bearer: "Bearer \(user)", requireAnyRole: ["admin"])
+        #expect(forbidden.outcome == .forbidden)
+        #expect(forbidden.claims == nil)
+        #expect(forbidden.error?.code == .insufficientRole)
         _ = try await client.revoke(.token(user))
         #expect(await client.authorize(bearer: "Bearer \(user)").httpStatus == 401)
         #expect(await daemon.stop() == 0)

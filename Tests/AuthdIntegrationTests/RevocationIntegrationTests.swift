@@ -63,6 +63,7 @@ struct RevocationIntegrationTests {
         }
         var attempted = 0
         var rotations = 0
+        var minimumAcknowledged = 0
         for cycle in 0..<50 {
             let pid = daemon.process.processIdentifier
             let revokingClient = daemon.client()
@@ -70,13 +71,23 @@ struct RevocationIntegrationTests {
             for index in 0..<6 { tokens.append(try await revokingClient.issue(subject: "u\(cycle)-\(index)").accessToken) }
             attempted += tokens.count
             // One client revokes, one client per chain refreshes, all at once, and the daemon is
-            // killed at a random moment while their writes are in flight.
+            // killed right after the killAfter-th acknowledgement, while the other writes are in
+            // flight: a count, not a delay, so every cycle proves something however busy the
+            // machine is (a delay once let a whole run acknowledge nothing).
             let refreshingClients = chains.map { _ in daemon.client() }
             let presented = chains
+            let killAfter = Int.random(in: 1...5)
+            minimumAcknowledged += killAfter
+            let (acks, ackStream) = AsyncStream.makeStream(of: Void.self)
+            let unfinished = Acknowledged.Countdown(tokens.count)
             let outcomes = await withTaskGroup(of: (Int, String?).self) { group in
                 for token in tokens {
                     group.addTask {
-                        if (try? await revokingClient.revoke(.token(token))) != nil { acknowledged.add(token) }
+                        if (try? await revokingClient.revoke(.token(token))) != nil {
+                            acknowledged.add(token)
+                            ackStream.yield()
+                        }
+                        if unfinished.countDown() { ackStream.finish() }
                         return (-1, nil)
                     }
                 }
@@ -84,7 +95,11 @@ struct RevocationIntegrationTests {
                     group.addTask { (index, try? await client.refresh(presented[index]).refreshToken) }
                 }
                 group.addTask {
-                    try? await Task.sleep(for: .microseconds(Int64.random(in: 500...12_000)))
+                    var seen = 0
+                    for await _ in acks {
+                        seen += 1
+                        if seen == killAfter { break }
+                    }
                     kill(pid, SIGKILL)
                     return (-1, nil)
                 }
@@ -118,7 +133,7 @@ struct RevocationIntegrationTests {
             }
         }
         let promised = acknowledged.tokens
-        #expect(!promised.isEmpty)
+        #expect(promised.count >= minimumAcknowledged, "each cycle is killed only after its first acknowledgements")
         #expect(rotations > 0)
         let client = daemon.client()
         for token in promised {
@@ -145,6 +160,16 @@ final class Acknowledged: @unchecked Sendable {
 
     func add(_ token: String) { lock.withLock { storage.append(token) } }
     var tokens: [String] { lock.withLock { storage } }
+
+    /// Counts tasks down to zero; `countDown()` says whether this call was the last.
+    final class Countdown: @unchecked Sendable {
+        private let lock = NSLock()
+        private var remaining: Int
+
+        init(_ count: Int) { remaining = count }
+
+        func countDown() -> Bool { lock.withLock { remaining -= 1; return remaining == 0 } }
+    }
 }
 
 @Suite("Revocation when the disk fails")

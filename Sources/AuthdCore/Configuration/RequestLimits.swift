@@ -1,4 +1,4 @@
-public import AuthdProtocol
+import AuthdProtocol
 
 /// Bounds on what callers may put into requests and tokens: the `[limits]` table of `authd.toml`.
 /// Everything a caller chooses ends up in tokens, in the store or in the audit log, so none of it

@@ -21,7 +21,7 @@ public struct Revoker: Sendable {
         // The longest any token issued now could still be accepted.
         let horizon = now + configuration.maximumTTL + configuration.leeway
         let record: RevocationRecord
-        switch request.target {
+        switch request.target.kind {
         case .token(let token):
             let identity = try tokens.verifier.authenticatedIdentity(token)
             guard identity.expiresAt + configuration.leeway > now else { return RevokeResult(revoked: 0) }

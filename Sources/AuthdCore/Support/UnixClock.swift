@@ -29,20 +29,20 @@ public struct SystemUnixClock: UnixClock {
     }
 }
 
-/// A clock that only moves when told to, for tests.
-public final class ManualUnixClock: UnixClock {
+/// A clock that only moves when told to, for tests and the fuzz targets: not public API.
+package final class ManualUnixClock: UnixClock {
     private let current: Mutex<Int64>
 
     /// A clock that reads `start` until advanced.
-    public init(_ start: Int64) { current = Mutex(start) }
+    package init(_ start: Int64) { current = Mutex(start) }
 
     public func now() -> Int64 { current.withLock { $0 } }
 
     /// Moves the clock forward (or backward, with a negative value) by `seconds`.
-    public func advance(by seconds: Int64) { current.withLock { $0 += seconds } }
+    package func advance(by seconds: Int64) { current.withLock { $0 += seconds } }
 
     /// Sets the clock to `instant`.
-    public func set(_ instant: Int64) { current.withLock { $0 = instant } }
+    package func set(_ instant: Int64) { current.withLock { $0 = instant } }
 }
 
 /// A monotonic reading in nanoseconds, for uptime and durations that must not jump with the wall clock.

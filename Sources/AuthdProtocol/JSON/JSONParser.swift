@@ -1,11 +1,11 @@
 /// Why a JSON text was refused, and where.
-public struct JSONParseError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct JSONParseError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What was wrong, for humans.
-    public let reason: String
+    package let reason: String
     /// The byte offset at which the parser gave up.
-    public let offset: Int
+    package let offset: Int
 
-    public var description: String { "\(reason) at byte \(offset)" }
+    package var description: String { "\(reason) at byte \(offset)" }
 }
 
 /// A strict RFC 8259 parser.
@@ -14,17 +14,17 @@ public struct JSONParseError: Error, Sendable, Hashable, CustomStringConvertible
 /// (request lines and token segments): duplicate object keys, invalid UTF-8, lone surrogates,
 /// control characters in strings, non-finite numbers and nesting deeper than `maximumDepth` are
 /// all errors rather than something to guess about.
-public struct JSONParser: Sendable {
+package struct JSONParser: Sendable {
     /// How deeply arrays and objects may nest.
-    public var maximumDepth: Int
+    package var maximumDepth: Int
 
     /// A parser that accepts nesting up to `maximumDepth` levels.
-    public init(maximumDepth: Int = 32) {
+    package init(maximumDepth: Int = 32) {
         self.maximumDepth = maximumDepth
     }
 
     /// Parses exactly one JSON value, with optional surrounding white space.
-    public func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue {
+    package func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue {
         var reader = Reader(bytes: bytes.bindMemory(to: UInt8.self), maximumDepth: maximumDepth)
         reader.skipWhitespace()
         let value = try reader.parseValue(depth: 0)
@@ -34,7 +34,7 @@ public struct JSONParser: Sendable {
     }
 
     /// Parses exactly one JSON value from bytes.
-    public func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSONValue {
+    package func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSONValue {
         let result: Result<JSONValue, JSONParseError>? = bytes.withContiguousStorageIfAvailable { buffer in
             Result { () throws(JSONParseError) in try parse(UnsafeRawBufferPointer(buffer)) }
         }
@@ -43,7 +43,7 @@ public struct JSONParser: Sendable {
     }
 
     /// Parses exactly one JSON value from a string.
-    public func parse(_ text: String) throws(JSONParseError) -> JSONValue {
+    package func parse(_ text: String) throws(JSONParseError) -> JSONValue {
         try parse(Array(text.utf8))
     }
 }

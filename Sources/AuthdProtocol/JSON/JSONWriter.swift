@@ -1,9 +1,9 @@
 /// Serialises ``JSONValue``s as compact JSON text.
 ///
 /// Output never contains a raw newline, so one value is always exactly one protocol line.
-public enum JSONWriter {
+package enum JSONWriter {
     /// The compact UTF-8 encoding of `value`.
-    public static func bytes(_ value: JSONValue) -> [UInt8] {
+    package static func bytes(_ value: JSONValue) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(128)
         write(value, into: &output)
@@ -11,12 +11,12 @@ public enum JSONWriter {
     }
 
     /// The compact encoding of `value`, as a string.
-    public static func string(_ value: JSONValue) -> String {
+    package static func string(_ value: JSONValue) -> String {
         String(decoding: bytes(value), as: UTF8.self)
     }
 
     /// Appends the compact encoding of `value` to `output`.
-    public static func write(_ value: JSONValue, into output: inout [UInt8]) {
+    package static func write(_ value: JSONValue, into output: inout [UInt8]) {
         switch value {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let flag): output.append(contentsOf: (flag ? "true" : "false").utf8)
@@ -59,7 +59,7 @@ public enum JSONWriter {
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// Appends `text` as a JSON string literal, escaping quotes, backslashes and control characters.
-    public static func writeString(_ text: String, into output: inout [UInt8]) {
+    package static func writeString(_ text: String, into output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         // Most strings (tokens, ids, names) need no escaping: copy those in one go.
         let copied = text.utf8.withContiguousStorageIfAvailable { bytes -> Bool in

@@ -1,7 +1,7 @@
 /// A request type of the wire protocol, tied to its op name and its result type.
 ///
 /// Both the daemon and ``AuthdClient`` use these types, so the two cannot disagree about a field.
-public protocol AuthdOperation: Sendable {
+package protocol AuthdOperation: Sendable {
     /// What a successful reply carries.
     associatedtype Result: AuthdOperationResult
     /// The `op` string on the wire.
@@ -17,11 +17,11 @@ public protocol AuthdOperation: Sendable {
 
 extension AuthdOperation {
     /// Operations change state unless they say otherwise.
-    public static var isIdempotent: Bool { false }
+    package static var isIdempotent: Bool { false }
 }
 
 /// The `result` object of a successful reply.
-public protocol AuthdOperationResult: Sendable {
+package protocol AuthdOperationResult: Sendable {
     /// Decodes a result object.
     init(result: JSONObject) throws(AuthdError)
     /// The result object, for encoding.

@@ -1,38 +1,38 @@
 /// A request with no fields.
-public protocol FieldlessOperation: AuthdOperation {
+package protocol FieldlessOperation: AuthdOperation {
     /// The request.
     init()
 }
 
 extension FieldlessOperation {
-    public init(fields: JSONObject) throws(AuthdError) {
+    package init(fields: JSONObject) throws(AuthdError) {
         try FieldReader(fields, context: "\(Self.op) request").finish()
         self.init()
     }
 
-    public var fields: JSONObject { [:] }
+    package var fields: JSONObject { [:] }
 }
 
 /// `ping`: check that the daemon answers.
 public struct PingRequest: FieldlessOperation {
-    public typealias Result = PingResult
-    public static let op = "ping"
-    public static let isIdempotent = true
+    package typealias Result = PingResult
+    package static let op = "ping"
+    package static let isIdempotent = true
     public init() {}
 }
 
 /// The (empty) result of `ping`.
 public struct PingResult: AuthdOperationResult {
     public init() {}
-    public init(result: JSONObject) throws(AuthdError) {}
-    public var result: JSONObject { [:] }
+    package init(result: JSONObject) throws(AuthdError) {}
+    package var result: JSONObject { [:] }
 }
 
 /// `jwks`: the public signing keys, so that a service elsewhere can verify tokens offline.
 public struct JWKSRequest: FieldlessOperation {
-    public typealias Result = JWKSResult
-    public static let op = "jwks"
-    public static let isIdempotent = true
+    package typealias Result = JWKSResult
+    package static let op = "jwks"
+    package static let isIdempotent = true
     public init() {}
 }
 
@@ -44,19 +44,19 @@ public struct JWKSResult: AuthdOperationResult, Hashable {
     /// A key set.
     public init(keys: [JSONObject]) { self.keys = keys }
 
-    public init(result: JSONObject) throws(AuthdError) {
+    package init(result: JSONObject) throws(AuthdError) {
         guard case .array(let elements)? = result["keys"] else { throw AuthdError(.internalError, "jwks reply without keys") }
         keys = elements.compactMap(\.objectValue)
     }
 
-    public var result: JSONObject { ["keys": .array(keys.map(JSONValue.object))] }
+    package var result: JSONObject { ["keys": .array(keys.map(JSONValue.object))] }
 }
 
 /// `status`: the daemon's version, uptime, keys and counters.
 public struct StatusRequest: FieldlessOperation {
-    public typealias Result = StatusResult
-    public static let op = "status"
-    public static let isIdempotent = true
+    package typealias Result = StatusResult
+    package static let op = "status"
+    package static let isIdempotent = true
     public init() {}
 }
 
@@ -97,7 +97,7 @@ public struct StatusResult: AuthdOperationResult, Hashable {
         self.connections = connections
     }
 
-    public init(result: JSONObject) throws(AuthdError) {
+    package init(result: JSONObject) throws(AuthdError) {
         var reader = FieldReader.result(result)
         version = try reader.string("version")
         uptimeSeconds = try reader.int("uptime_s")
@@ -112,7 +112,7 @@ public struct StatusResult: AuthdOperationResult, Hashable {
         pid = try reader.optionalInt("pid")
     }
 
-    public var result: JSONObject {
+    package var result: JSONObject {
         var object: JSONObject = [
             "version": .string(version), "uptime_s": .int(uptimeSeconds), "active_kid": .string(activeKid),
             "key_ids": .strings(keyIds),

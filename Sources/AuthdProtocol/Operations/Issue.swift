@@ -1,7 +1,7 @@
 /// `issue`: mint an access token for a subject.
 public struct IssueRequest: AuthdOperation, Hashable {
-    public typealias Result = IssueResult
-    public static let op = "issue"
+    package typealias Result = IssueResult
+    package static let op = "issue"
 
     /// The subject (`sub`) the token is about.
     public var subject: String
@@ -29,7 +29,7 @@ public struct IssueRequest: AuthdOperation, Hashable {
         self.refresh = refresh
     }
 
-    public init(fields: JSONObject) throws(AuthdError) {
+    package init(fields: JSONObject) throws(AuthdError) {
         var reader = FieldReader(fields, context: "issue request")
         subject = try reader.string("sub")
         roles = try reader.optionalStringArray("roles") ?? []
@@ -40,7 +40,7 @@ public struct IssueRequest: AuthdOperation, Hashable {
         try reader.finish()
     }
 
-    public var fields: JSONObject {
+    package var fields: JSONObject {
         var object: JSONObject = ["sub": .string(subject)]
         if !roles.isEmpty { object["roles"] = .strings(roles) }
         if let audience { object["aud"] = .strings(audience) }
@@ -82,7 +82,7 @@ public struct IssueResult: AuthdOperationResult, Hashable {
         self.refreshExpiresAt = refreshExpiresAt
     }
 
-    public init(result: JSONObject) throws(AuthdError) {
+    package init(result: JSONObject) throws(AuthdError) {
         var reader = FieldReader.result(result)
         accessToken = try reader.string("access_token")
         tokenType = try reader.string("token_type")
@@ -93,7 +93,7 @@ public struct IssueResult: AuthdOperationResult, Hashable {
         refreshExpiresAt = try reader.optionalInt("refresh_expires_at")
     }
 
-    public var result: JSONObject {
+    package var result: JSONObject {
         var object: JSONObject = [
             "access_token": .string(accessToken), "token_type": .string(tokenType),
             "expires_in": .int(expiresIn), "expires_at": .int(expiresAt), "jti": .string(jti),

@@ -4,8 +4,8 @@
 /// A wrong password, an unknown user and a disabled account all answer `invalid_credentials`, in
 /// the same time. Repeated failures for one username answer `too_many_attempts` for a while.
 public struct LoginRequest: AuthdOperation, Hashable, CustomStringConvertible {
-    public typealias Result = IssueResult
-    public static let op = "login"
+    package typealias Result = IssueResult
+    package static let op = "login"
 
     /// The user's name.
     public var username: String
@@ -21,7 +21,7 @@ public struct LoginRequest: AuthdOperation, Hashable, CustomStringConvertible {
         self.audience = audience
     }
 
-    public init(fields: JSONObject) throws(AuthdError) {
+    package init(fields: JSONObject) throws(AuthdError) {
         var reader = FieldReader(fields, context: "login request")
         username = try reader.string("username")
         password = try reader.string("password")
@@ -29,7 +29,7 @@ public struct LoginRequest: AuthdOperation, Hashable, CustomStringConvertible {
         try reader.finish()
     }
 
-    public var fields: JSONObject {
+    package var fields: JSONObject {
         var object: JSONObject = ["username": .string(username), "password": .string(password)]
         if let audience { object["aud"] = .strings(audience) }
         return object

@@ -3,8 +3,8 @@
 /// The presented token is spent. Presenting a spent token again is reuse: the whole family is
 /// revoked, access tokens included, and the answer is `refresh_reused`.
 public struct RefreshRequest: AuthdOperation, Hashable {
-    public typealias Result = IssueResult
-    public static let op = "refresh"
+    package typealias Result = IssueResult
+    package static let op = "refresh"
 
     /// The refresh token.
     public var refreshToken: String
@@ -12,11 +12,11 @@ public struct RefreshRequest: AuthdOperation, Hashable {
     /// A refresh request.
     public init(refreshToken: String) { self.refreshToken = refreshToken }
 
-    public init(fields: JSONObject) throws(AuthdError) {
+    package init(fields: JSONObject) throws(AuthdError) {
         var reader = FieldReader(fields, context: "refresh request")
         refreshToken = try reader.string("refresh_token")
         try reader.finish()
     }
 
-    public var fields: JSONObject { ["refresh_token": .string(refreshToken)] }
+    package var fields: JSONObject { ["refresh_token": .string(refreshToken)] }
 }

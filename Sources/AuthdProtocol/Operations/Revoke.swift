@@ -3,21 +3,44 @@
 /// Exactly one of `token`, `jti` or `sub` is given. The reply comes only after the revocation is
 /// on disk.
 public struct RevokeRequest: AuthdOperation, Hashable {
-    public typealias Result = RevokeResult
-    public static let op = "revoke"
+    package typealias Result = RevokeResult
+    package static let op = "revoke"
     /// Revoking twice has the effect of revoking once.
-    public static let isIdempotent = true
+    package static let isIdempotent = true
 
-    /// What to revoke.
-    public enum Target: Sendable, Hashable {
+    /// What to revoke: ``token(_:)``, ``jti(_:)``, ``subject(_:before:)`` or ``refreshToken(_:)``.
+    ///
+    /// A struct rather than a public enum, so that a later kind of target is not a breaking change
+    /// for code that switches over these.
+    public struct Target: Sendable, Hashable, CustomStringConvertible {
+        package enum Kind: Sendable, Hashable {
+            case token(String)
+            case jti(String)
+            case subject(String, before: Int64?)
+            case refreshToken(String)
+        }
+
+        /// Which target, for authd's own code.
+        package let kind: Kind
+
         /// A token, by its `jti` (so any re-encoding of the same token stays revoked).
-        case token(String)
+        public static func token(_ token: String) -> Target { Target(kind: .token(token)) }
         /// A token id.
-        case jti(String)
-        /// Every token of a subject issued at or before `before` (Unix seconds; default now).
-        case subject(String, before: Int64?)
+        public static func jti(_ jti: String) -> Target { Target(kind: .jti(jti)) }
+        /// Every token of a subject issued at or before `before` (Unix seconds; `nil`: now).
+        public static func subject(_ subject: String, before: Int64? = nil) -> Target { Target(kind: .subject(subject, before: before)) }
         /// A refresh token's whole family, and every access token minted from it.
-        case refreshToken(String)
+        public static func refreshToken(_ token: String) -> Target { Target(kind: .refreshToken(token)) }
+
+        /// What is revoked, without the secret: a token or refresh token is never spelt out.
+        public var description: String {
+            switch kind {
+            case .token: "a token"
+            case .jti(let jti): "jti \(jti)"
+            case .subject(let subject, let before): "subject \(subject)" + (before.map { " before \($0)" } ?? "")
+            case .refreshToken: "a refresh token's session"
+            }
+        }
     }
 
     /// What to revoke.
@@ -26,7 +49,7 @@ public struct RevokeRequest: AuthdOperation, Hashable {
     /// A revoke request.
     public init(_ target: Target) { self.target = target }
 
-    public init(fields: JSONObject) throws(AuthdError) {
+    package init(fields: JSONObject) throws(AuthdError) {
         var reader = FieldReader(fields, context: "revoke request")
         let token = try reader.optionalString("token")
         let jti = try reader.optionalString("jti")
@@ -45,8 +68,8 @@ public struct RevokeRequest: AuthdOperation, Hashable {
         }
     }
 
-    public var fields: JSONObject {
-        switch target {
+    package var fields: JSONObject {
+        switch target.kind {
         case .token(let token): return ["token": .string(token)]
         case .jti(let jti): return ["jti": .string(jti)]
         case .subject(let subject, let before):
@@ -66,10 +89,10 @@ public struct RevokeResult: AuthdOperationResult, Hashable {
     /// A revoke result.
     public init(revoked: Int64) { self.revoked = revoked }
 
-    public init(result: JSONObject) throws(AuthdError) {
+    package init(result: JSONObject) throws(AuthdError) {
         var reader = FieldReader.result(result)
         revoked = try reader.int("revoked")
     }
 
-    public var result: JSONObject { ["revoked": .int(revoked)] }
+    package var result: JSONObject { ["revoked": .int(revoked)] }
 }

@@ -45,18 +45,18 @@ public struct UserResult: AuthdOperationResult, Hashable {
     /// A result.
     public init(user: UserInfo) { self.user = user }
 
-    public init(result: JSONObject) throws(AuthdError) {
+    package init(result: JSONObject) throws(AuthdError) {
         var reader = FieldReader.result(result)
         user = try UserInfo(object: reader.object("user"))
     }
 
-    public var result: JSONObject { ["user": .object(user.object)] }
+    package var result: JSONObject { ["user": .object(user.object)] }
 }
 
 /// `user_add`: create an account (grant `admin`).
 public struct UserAddRequest: AuthdOperation, Hashable, CustomStringConvertible {
-    public typealias Result = UserResult
-    public static let op = "user_add"
+    package typealias Result = UserResult
+    package static let op = "user_add"
 
     /// The login name: 1 to 64 characters from `a-z 0-9 . _ @ -`, starting with a letter or digit.
     public var username: String
@@ -72,7 +72,7 @@ public struct UserAddRequest: AuthdOperation, Hashable, CustomStringConvertible 
         self.roles = roles
     }
 
-    public init(fields: JSONObject) throws(AuthdError) {
+    package init(fields: JSONObject) throws(AuthdError) {
         var reader = FieldReader(fields, context: "user_add request")
         username = try reader.string("username")
         password = try reader.string("password")
@@ -80,7 +80,7 @@ public struct UserAddRequest: AuthdOperation, Hashable, CustomStringConvertible 
         try reader.finish()
     }
 
-    public var fields: JSONObject {
+    package var fields: JSONObject {
         ["username": .string(username), "password": .string(password), "roles": .strings(roles)]
     }
 
@@ -90,8 +90,8 @@ public struct UserAddRequest: AuthdOperation, Hashable, CustomStringConvertible 
 
 /// `user_set_password`: replace a user's password; the user's tokens and sessions are revoked (grant `admin`).
 public struct UserSetPasswordRequest: AuthdOperation, Hashable, CustomStringConvertible {
-    public typealias Result = UserResult
-    public static let op = "user_set_password"
+    package typealias Result = UserResult
+    package static let op = "user_set_password"
 
     /// The user.
     public var username: String
@@ -104,14 +104,14 @@ public struct UserSetPasswordRequest: AuthdOperation, Hashable, CustomStringConv
         self.password = password
     }
 
-    public init(fields: JSONObject) throws(AuthdError) {
+    package init(fields: JSONObject) throws(AuthdError) {
         var reader = FieldReader(fields, context: "user_set_password request")
         username = try reader.string("username")
         password = try reader.string("password")
         try reader.finish()
     }
 
-    public var fields: JSONObject { ["username": .string(username), "password": .string(password)] }
+    package var fields: JSONObject { ["username": .string(username), "password": .string(password)] }
 
     /// The request without its password.
     public var description: String { "UserSetPasswordRequest(username: \(username), password: <redacted>)" }
@@ -120,8 +120,8 @@ public struct UserSetPasswordRequest: AuthdOperation, Hashable, CustomStringConv
 /// `user_set_roles`: replace a user's roles; the user's tokens and sessions are revoked, so a
 /// removed role stops working at once (grant `admin`).
 public struct UserSetRolesRequest: AuthdOperation, Hashable {
-    public typealias Result = UserResult
-    public static let op = "user_set_roles"
+    package typealias Result = UserResult
+    package static let op = "user_set_roles"
 
     /// The user.
     public var username: String
@@ -134,18 +134,18 @@ public struct UserSetRolesRequest: AuthdOperation, Hashable {
         self.roles = roles
     }
 
-    public init(fields: JSONObject) throws(AuthdError) {
+    package init(fields: JSONObject) throws(AuthdError) {
         var reader = FieldReader(fields, context: "user_set_roles request")
         username = try reader.string("username")
         roles = try reader.optionalStringArray("roles") ?? []
         try reader.finish()
     }
 
-    public var fields: JSONObject { ["username": .string(username), "roles": .strings(roles)] }
+    package var fields: JSONObject { ["username": .string(username), "roles": .strings(roles)] }
 }
 
 /// An admin op whose only field is the username.
-public protocol SingleUserOperation: AuthdOperation where Result == UserResult {
+package protocol SingleUserOperation: AuthdOperation where Result == UserResult {
     /// The user.
     var username: String { get }
     /// A request about `username`.
@@ -153,18 +153,18 @@ public protocol SingleUserOperation: AuthdOperation where Result == UserResult {
 }
 
 extension SingleUserOperation {
-    public init(fields: JSONObject) throws(AuthdError) {
+    package init(fields: JSONObject) throws(AuthdError) {
         var reader = FieldReader(fields, context: "\(Self.op) request")
         self.init(username: try reader.string("username"))
         try reader.finish()
     }
 
-    public var fields: JSONObject { ["username": .string(username)] }
+    package var fields: JSONObject { ["username": .string(username)] }
 }
 
 /// `user_disable`: refuse the user's logins and revoke their tokens and sessions (grant `admin`).
 public struct UserDisableRequest: SingleUserOperation, Hashable {
-    public static let op = "user_disable"
+    package static let op = "user_disable"
     /// The user.
     public var username: String
     /// A request.
@@ -173,7 +173,7 @@ public struct UserDisableRequest: SingleUserOperation, Hashable {
 
 /// `user_enable`: allow a disabled user to log in again (grant `admin`).
 public struct UserEnableRequest: SingleUserOperation, Hashable {
-    public static let op = "user_enable"
+    package static let op = "user_enable"
     /// The user.
     public var username: String
     /// A request.
@@ -182,7 +182,7 @@ public struct UserEnableRequest: SingleUserOperation, Hashable {
 
 /// `user_delete`: remove the account and revoke its tokens and sessions (grant `admin`).
 public struct UserDeleteRequest: SingleUserOperation, Hashable {
-    public static let op = "user_delete"
+    package static let op = "user_delete"
     /// The user.
     public var username: String
     /// A request.
@@ -191,18 +191,18 @@ public struct UserDeleteRequest: SingleUserOperation, Hashable {
 
 /// `user_list`: every account, by name, without password hashes (grant `admin`).
 public struct UserListRequest: AuthdOperation, Hashable {
-    public typealias Result = UserListResult
-    public static let op = "user_list"
-    public static let isIdempotent = true
+    package typealias Result = UserListResult
+    package static let op = "user_list"
+    package static let isIdempotent = true
 
     /// A request.
     public init() {}
 
-    public init(fields: JSONObject) throws(AuthdError) {
+    package init(fields: JSONObject) throws(AuthdError) {
         try FieldReader(fields, context: "user_list request").finish()
     }
 
-    public var fields: JSONObject { [:] }
+    package var fields: JSONObject { [:] }
 }
 
 /// The result of `user_list`.
@@ -213,7 +213,7 @@ public struct UserListResult: AuthdOperationResult, Hashable {
     /// A result.
     public init(users: [UserInfo]) { self.users = users }
 
-    public init(result: JSONObject) throws(AuthdError) {
+    package init(result: JSONObject) throws(AuthdError) {
         var reader = FieldReader.result(result)
         guard case .array(let elements)? = reader.value("users") else { throw .badRequest("missing field 'users'") }
         var users: [UserInfo] = []
@@ -224,5 +224,5 @@ public struct UserListResult: AuthdOperationResult, Hashable {
         self.users = users
     }
 
-    public var result: JSONObject { ["users": .array(users.map { .object($0.object) })] }
+    package var result: JSONObject { ["users": .array(users.map { .object($0.object) })] }
 }

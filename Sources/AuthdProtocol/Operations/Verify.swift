@@ -1,8 +1,8 @@
 /// `verify`: check a token and, optionally, the roles it carries.
 public struct VerifyRequest: AuthdOperation, Hashable {
-    public typealias Result = VerifyResult
-    public static let op = "verify"
-    public static let isIdempotent = true
+    package typealias Result = VerifyResult
+    package static let op = "verify"
+    package static let isIdempotent = true
 
     /// The compact JWT to check.
     public var token: String
@@ -21,7 +21,7 @@ public struct VerifyRequest: AuthdOperation, Hashable {
         self.rolesAll = rolesAll
     }
 
-    public init(fields: JSONObject) throws(AuthdError) {
+    package init(fields: JSONObject) throws(AuthdError) {
         var reader = FieldReader(fields, context: "verify request")
         token = try reader.string("token")
         audience = try reader.optionalString("aud")
@@ -30,7 +30,7 @@ public struct VerifyRequest: AuthdOperation, Hashable {
         try reader.finish()
     }
 
-    public var fields: JSONObject {
+    package var fields: JSONObject {
         var object: JSONObject = ["token": .string(token)]
         if let audience { object["aud"] = .string(audience) }
         if let rolesAny { object["roles_any"] = .strings(rolesAny) }
@@ -73,7 +73,7 @@ public struct VerifyResult: AuthdOperationResult, Hashable {
         self.claims = claims
     }
 
-    public init(result: JSONObject) throws(AuthdError) {
+    package init(result: JSONObject) throws(AuthdError) {
         var reader = FieldReader.result(result)
         subject = try reader.string("sub")
         roles = try reader.optionalStringArray("roles") ?? []
@@ -85,7 +85,7 @@ public struct VerifyResult: AuthdOperationResult, Hashable {
         claims = try reader.optionalObject("claims") ?? [:]
     }
 
-    public var result: JSONObject {
+    package var result: JSONObject {
         [
             "sub": .string(subject), "roles": .strings(roles), "aud": .strings(audience), "iss": .string(issuer),
             "iat": .int(issuedAt), "exp": .int(expiresAt), "jti": .string(jti), "claims": .object(claims),

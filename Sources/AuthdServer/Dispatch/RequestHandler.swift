@@ -1,5 +1,5 @@
 public import AuthdCore
-public import AuthdProtocol
+import AuthdProtocol
 public import Logging
 public import NIOCore
 
@@ -201,7 +201,7 @@ public final class RequestHandler: Sendable {
         var metadata: Logger.Metadata = [
             AuditEvent.metadataKey: "\(AuditEvent.tokenRevoked.messageID)", "authd.op": "revoke", "authd.revoked": "\(result.revoked)",
         ].withPeer(caller)
-        switch request.target {
+        switch request.target.kind {
         case .token: metadata["authd.target"] = "token"
         case .refreshToken: metadata["authd.target"] = "refresh_token"
         case .jti(let jti): metadata["authd.jti"] = "\(jti)"

@@ -1,4 +1,4 @@
-public import AuthdProtocol
+package import AuthdProtocol
 
 /// Recognises the one request line services send on every call, `verify` with a bare token, in
 /// its exact compact form, and reads it without building a JSON tree:
@@ -10,13 +10,13 @@ public import AuthdProtocol
 /// may only hold base64url characters and dots (so it cannot contain an escape), an integer id only
 /// digits, a string id only letters, digits and `-_.:`. Any other line, however valid, returns nil
 /// and goes through the full parser and all of its checks.
-public enum VerifyLineShortcut {
+package enum VerifyLineShortcut {
     private static let verifyPrefix = Array(#""op":"verify","token":""#.utf8)
     private static let idPrefix = Array(#"{"id":"#.utf8)
     private static let maximumIDLength = 128
 
     /// The request's id and token, or nil when the line is not exactly of the shortcut's shape.
-    public static func match(_ line: UnsafeRawBufferPointer) -> (id: RequestID?, token: String)? {
+    package static func match(_ line: UnsafeRawBufferPointer) -> (id: RequestID?, token: String)? {
         let bytes = line.bindMemory(to: UInt8.self)
         guard bytes.count > 2, bytes[0] == UInt8(ascii: "{") else { return nil }
         var index = 1
