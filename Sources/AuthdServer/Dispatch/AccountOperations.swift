@@ -33,28 +33,14 @@ extension RequestHandler {
         try await accounts.list()
     }
 
-    func userAdd(_ request: UserAddRequest, _ context: OperationContext) async throws(AuthdError) -> UserResult {
-        try audited(UserAddRequest.op, context, try await accounts.add(request, tokens: context.tokens))
-    }
-
-    func userSetPassword(_ request: UserSetPasswordRequest, _ context: OperationContext) async throws(AuthdError) -> UserResult {
-        try audited(UserSetPasswordRequest.op, context, try await accounts.setPassword(request, tokens: context.tokens))
-    }
-
-    func userSetRoles(_ request: UserSetRolesRequest, _ context: OperationContext) async throws(AuthdError) -> UserResult {
-        try audited(UserSetRolesRequest.op, context, try await accounts.setRoles(request, tokens: context.tokens))
-    }
-
-    func userDisable(_ request: UserDisableRequest, _ context: OperationContext) async throws(AuthdError) -> UserResult {
-        try audited(UserDisableRequest.op, context, try await accounts.disable(request, tokens: context.tokens))
-    }
-
-    func userEnable(_ request: UserEnableRequest, _ context: OperationContext) async throws(AuthdError) -> UserResult {
-        try audited(UserEnableRequest.op, context, try await accounts.enable(request, tokens: context.tokens))
-    }
-
-    func userDelete(_ request: UserDeleteRequest, _ context: OperationContext) async throws(AuthdError) -> UserResult {
-        try audited(UserDeleteRequest.op, context, try await accounts.delete(request, tokens: context.tokens))
+    /// The handler of a `user_*` op that changes an account: `change` on the account service,
+    /// then an audit line.
+    func accountChange<Request: AuthdOperation>(
+        _ change: @escaping @Sendable (AccountService) -> (Request, TokenService) async throws(AuthdError) -> UserResult
+    ) -> (Request, OperationContext) async throws(AuthdError) -> UserResult {
+        { request, context throws(AuthdError) in
+            try self.audited(Request.op, context, try await change(self.accounts)(request, context.tokens))
+        }
     }
 
     /// Logs a change an admin made, and passes its result on.
