@@ -61,6 +61,11 @@ public final class SQLiteStore: AuthdStore {
             try SQLiteSchema.checkSupported(version, path: path)
         } else {
             version = 0
+            // Created here, 0600, rather than by SQLite with whatever the process's umask allows:
+            // the database holds password hashes. (SQLite gives its -wal file the same mode.)
+            let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else { throw StoreError("cannot create \(path): \(String(cString: strerror(errno)))") }
+            close(descriptor)
         }
         let writerDatabase = try SQLiteDatabase(path: path)
         let mode = try writerDatabase.scalarText("PRAGMA journal_mode=WAL")
@@ -233,8 +238,8 @@ public final class SQLiteStore: AuthdStore {
 ///
 /// The writer's WAL hook (called on the writer's thread after each commit, with the frames now in
 /// the log) asks for a `PASSIVE` checkpoint on a connection of its own once the log passes half
-/// of ``threshold``: it copies pages back into the database, `fsync` included, without ever
-/// making the writer wait. The log can only start again from the top when a write begins with
+/// of ``threshold``, and again every quarter of it: it copies pages back into the database,
+/// `fsync` included, without ever making the writer wait. The log can only start again from the top when a write begins with
 /// everything already copied, and under steady load the writer always has one more commit than
 /// the background copy, so past ``threshold`` the writer finishes the copy itself, between
 /// batches, after their callers have their replies: the few frames the background missed.
@@ -245,6 +250,7 @@ final class WALCheckpointer: Sendable {
     private let connection: SQLiteConnectionQueue
     private let scheduled = Atomic<Bool>(false)
     private let frames = Atomic<Int32>(0)
+    private let lastRequest = Atomic<Int32>(0)
 
     init(connection: SQLiteConnectionQueue) { self.connection = connection }
 
@@ -259,9 +265,17 @@ final class WALCheckpointer: Sendable {
             }, context)
     }
 
+    /// Called on the writer's thread only. A background copy is asked for every quarter of the
+    /// threshold the log grows by, not after every commit: each copy ends in an `fsync` of the
+    /// database, which competes with the writer's own.
     private func committed(frames: Int32) {
         self.frames.store(frames, ordering: .relaxed)
-        if frames >= Self.threshold / 2 { requestCheckpoint() }
+        let last = lastRequest.load(ordering: .relaxed)
+        // A smaller count than last time means the log started again from the top.
+        if frames >= Self.threshold / 2, frames < last || frames - last >= Self.threshold / 4 {
+            lastRequest.store(frames, ordering: .relaxed)
+            requestCheckpoint()
+        }
     }
 
     /// Schedules a background passive checkpoint unless one is already waiting to run.
@@ -279,7 +293,10 @@ final class WALCheckpointer: Sendable {
     /// next write starts it again from the top.
     func catchUp(on writer: SQLiteDatabase) {
         guard frames.load(ordering: .relaxed) >= Self.threshold else { return }
-        if Self.checkpoint(writer) >= 0 { frames.store(0, ordering: .relaxed) }
+        if Self.checkpoint(writer) >= 0 {
+            frames.store(0, ordering: .relaxed)
+            lastRequest.store(0, ordering: .relaxed)
+        }
     }
 
     /// A passive checkpoint now on the background connection; returns the frames in the log.

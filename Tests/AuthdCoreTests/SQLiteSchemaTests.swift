@@ -133,6 +133,19 @@ struct SQLiteSchemaTests {
         #expect(rotate?.message.contains("grant_json is not a refresh grant") == true, "\(rotate?.message ?? "")")
     }
 
+    @Test("the database and its log are created 0600 whatever the umask: they hold password hashes")
+    func privateFiles() async throws {
+        let directory = TemporaryDirectory()
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        let store = try SQLiteStore(stateDirectory: directory.path)
+        try await store.record([.token(jti: "j", expiresAt: 100)])
+        for name in ["authd.db", "authd.db-wal"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: directory.path + "/" + name)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(name)")
+        }
+    }
+
     @Test("pruning deletes in batches, every expired row and nothing else")
     func pruningInBatches() async throws {
         let directory = TemporaryDirectory()
