@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
 PYTHON=${PYTHON:-python3}
-: "${AUTHD_BIN_DIR:?AUTHD_BIN_DIR must name the debug build's bin directory}"
+: "${AUTHD_BIN_DIR:?AUTHD_BIN_DIR must name the bin directory of the debug build}"
 export AUTHD_BIN_DIR
 
 failed=()
