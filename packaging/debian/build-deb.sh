@@ -8,8 +8,10 @@ version=$(sed -n 's/^public let authdVersion = "\(.*\)"$/\1/p' Sources/AuthdCore
 arch=$(dpkg --print-architecture)
 out=${1:-.}
 
-"$SWIFT" build -c release --static-swift-stdlib --product authd >&2
-"$SWIFT" build -c release --static-swift-stdlib --product authctl >&2
+# lld, as `make fuzz` uses: GNU ld prints a warning for every static link of the toolchain's
+# FoundationEssentials (glibc's link-time note on mktemp), which is not ours and not actionable.
+"$SWIFT" build -c release --static-swift-stdlib -Xswiftc -use-ld=lld --product authd >&2
+"$SWIFT" build -c release --static-swift-stdlib -Xswiftc -use-ld=lld --product authctl >&2
 bin=$("$SWIFT" build -c release --show-bin-path)
 
 root=$(mktemp -d)
