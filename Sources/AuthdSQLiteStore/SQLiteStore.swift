@@ -57,7 +57,7 @@ public final class SQLiteStore: AuthdStore {
         // a refused database stays byte for byte (closing a writable one could checkpoint its log).
         let version: Int64
         if access(path, F_OK) == 0 {
-            version = try SQLiteSchema.version(of: SQLiteDatabase(path: path, mode: .readOnly))
+            version = try Self.readVersionLeavingFilesAlone(path)
             try SQLiteSchema.checkSupported(version, path: path)
         } else {
             version = 0
@@ -91,6 +91,20 @@ public final class SQLiteStore: AuthdStore {
         checkpointer = WALCheckpointer(
             connection: SQLiteConnectionQueue(checkpointDatabase, label: "authd.store.checkpoint"))
         checkpointer.watch(writerDatabase)
+    }
+
+    /// The schema version recorded in the database at `path` (its log included), read on a
+    /// read-only connection that is closed again. SQLite creates an empty `-wal` beside a WAL-mode
+    /// database even for reading; if there was none before, that empty file is removed again, so a
+    /// refused database is left exactly as it was found.
+    private static func readVersionLeavingFilesAlone(_ path: String) throws(StoreError) -> Int64 {
+        let log = path + "-wal"
+        let logExisted = access(log, F_OK) == 0
+        defer {
+            var status = stat()
+            if !logExisted, stat(log, &status) == 0, status.st_size == 0 { unlink(log) }
+        }
+        return try SQLiteSchema.version(of: SQLiteDatabase(path: path, mode: .readOnly))
     }
 
     /// The schema version the database is at (the newest this authd knows, once opened).

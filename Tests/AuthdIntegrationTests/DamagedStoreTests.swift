@@ -1,4 +1,5 @@
 import AuthdClient
+import Foundation
 @testable import AuthdSQLiteStore
 import Testing
 
@@ -26,5 +27,31 @@ struct DamagedStoreTests {
         #expect(try await client.verify(token: bob.accessToken).subject == "bob")
         await client.close()
         #expect(await daemon.stop() == 0)
+    }
+}
+
+@Suite("A database written by a newer authd, through the binary")
+struct NewerDatabaseTests {
+    @Test("authd refuses to start (exit 78), says which versions, and leaves the database byte for byte")
+    func refusesNewerSchema() async throws {
+        let directory = TemporaryDirectory()
+        // A real database first: the daemon creates it, and is stopped.
+        let first = try await DaemonProcess(directory: directory)
+        _ = try await first.client().issue(subject: "alice")
+        #expect(await first.stop() == 0)
+        let path = directory.path + "/state/authd.db"
+        try SQLiteDatabase(path: path, mode: .readWrite).execute("PRAGMA user_version = 7")
+        // Both files, as authd left them (the log holds the last commits until a checkpoint).
+        let files = [path, path + "-wal"]
+        let before = files.map { try? Data(contentsOf: URL(fileURLWithPath: $0)) }
+        #expect(before[0] != nil)
+
+        let refused = try await runCommand(
+            Binaries.authd,
+            ["--socket", directory.path + "/authd.sock", "--state-dir", directory.path + "/state", "--config", directory.path + "/authd.toml"])
+        #expect(refused.status == 78)
+        #expect(refused.stderr.contains("schema version 7"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("written by a newer authd"), "\(refused.stderr)")
+        #expect(files.map { try? Data(contentsOf: URL(fileURLWithPath: $0)) } == before)
     }
 }
