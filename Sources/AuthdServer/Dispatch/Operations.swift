@@ -29,7 +29,6 @@ struct OperationContext: Sendable {
 struct Operation: Sendable {
     let name: String
     let access: OperationAccess
-    let isIdempotent: Bool
     let run: @Sendable (RequestHandler, JSONObject, OperationContext) async throws(AuthdError) -> OperationReply
 
     /// An op whose handler returns `Request.Result`.
@@ -37,8 +36,8 @@ struct Operation: Sendable {
         _ request: Request.Type, access: OperationAccess,
         handler: @escaping @Sendable (RequestHandler) -> (Request, OperationContext) async throws(AuthdError) -> Request.Result
     ) {
-        self.init(request, access: access) { (handlerObject: RequestHandler, request: Request, context: OperationContext) async throws(AuthdError) -> OperationReply in
-            .object(try await handler(handlerObject)(request, context).result)
+        self.init(request, access: access) { (server: RequestHandler, request: Request, context: OperationContext) async throws(AuthdError) -> OperationReply in
+            .object(try await handler(server)(request, context).result)
         }
     }
 
@@ -49,7 +48,6 @@ struct Operation: Sendable {
     ) {
         name = Request.op
         self.access = access
-        isIdempotent = Request.isIdempotent
         run = { handler, fields, context throws(AuthdError) in
             try await replying(handler, try Request(fields: fields), context)
         }
