@@ -2,6 +2,7 @@
 @testable import AuthdSQLiteStore
 import AuthdProtocol
 import Crypto
+import Dispatch
 import Foundation
 import Testing
 
@@ -144,6 +145,33 @@ struct SQLiteSchemaTests {
             let attributes = try FileManager.default.attributesOfItem(atPath: directory.path + "/" + name)
             #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(name)")
         }
+    }
+
+    @Test("a read never waits for the writer: it answers while a write transaction is held open")
+    func readsDoNotWaitForTheWriter() async throws {
+        let directory = TemporaryDirectory()
+        let store = try SQLiteStore(stateDirectory: directory.path)
+        let record = UserRecord(username: "alice", passwordHash: "$argon2id$x", roles: ["user"], disabled: false, createdAt: 1, updatedAt: 1)
+        #expect(try await store.createUser(record))
+        // A unit of work on the writer that holds its transaction open until the read is done.
+        let release = DispatchSemaphore(value: 0)
+        let writing = Task {
+            try await store.perform { database throws(StoreError) in
+                try database.prepare("INSERT INTO revoked_tokens (jti, expires_at) VALUES ('held', 5)").run([])
+                _ = release.wait(timeout: .now() + 30)
+            }
+        }
+        // If reads queued behind the writer, this would wait the full 30 s and then see the row.
+        let started = ContinuousClock.now
+        let read = try await store.user(named: "alice")
+        let snapshot = try await store.revocations(now: 0)
+        let elapsed = ContinuousClock.now - started
+        release.signal()
+        try await writing.value
+        #expect(read == record)
+        #expect(snapshot.tokens.isEmpty, "the reader sees the last commit, not the open transaction")
+        #expect(elapsed < .seconds(20), "the read waited \(elapsed) for the writer")
+        #expect(try await store.revocations(now: 0).tokens.map(\.jti) == ["held"])
     }
 
     @Test("pruning deletes in batches, every expired row and nothing else")
