@@ -149,6 +149,11 @@ public final class SQLiteStore: AuthdStore {
     }
 
     /// Runs everything queued so far in one transaction, then completes its callers.
+    ///
+    /// Each unit of work runs in a savepoint of its own: one that fails (a damaged row, say) is
+    /// undone and answered with its own error, while the others in the batch still commit. Only a
+    /// failure of the transaction itself (the commit, or SQLite rolling everything back after an
+    /// I/O error, which makes the savepoint's rollback fail too) fails every caller.
     private func flush(_ database: SQLiteDatabase) {
         let batch = queue.withLock { queue -> [Pending] in
             defer {
@@ -158,12 +163,25 @@ public final class SQLiteStore: AuthdStore {
             return queue.pending
         }
         guard !batch.isEmpty else { return }
+        var unitFailures = [StoreError?](repeating: nil, count: batch.count)
         let failure = Self.transaction(database) { database throws(StoreError) in
-            for pending in batch { try pending.work(database) }
+            for (index, pending) in batch.enumerated() {
+                try database.prepare("SAVEPOINT unit").run([])
+                do throws(StoreError) {
+                    try pending.work(database)
+                } catch {
+                    try database.prepare("ROLLBACK TO unit").run([])
+                    unitFailures[index] = error
+                }
+                try database.prepare("RELEASE unit").run([])
+            }
         }
-        for pending in batch { pending.complete(failure) }
+        for (pending, unitFailure) in zip(batch, unitFailures) { pending.complete(failure ?? unitFailure) }
         checkpointer.catchUp(on: database)
     }
+
+    /// Units of work waiting for the next group commit (for tests).
+    var queuedUnitsOfWork: Int { queue.withLock { $0.pending.count } }
 
     /// `body` in one write transaction; the error, if it (or the commit) failed and was rolled back.
     private static func transaction(
@@ -253,10 +271,11 @@ public final class SQLiteStore: AuthdStore {
 /// The writer's WAL hook (called on the writer's thread after each commit, with the frames now in
 /// the log) asks for a `PASSIVE` checkpoint on a connection of its own once the log passes half
 /// of ``threshold``, and again every quarter of it: it copies pages back into the database,
-/// `fsync` included, without ever making the writer wait. The log can only start again from the top when a write begins with
-/// everything already copied, and under steady load the writer always has one more commit than
-/// the background copy, so past ``threshold`` the writer finishes the copy itself, between
-/// batches, after their callers have their replies: the few frames the background missed.
+/// `fsync` included, without ever making the writer wait. The log can only start again from the
+/// top when a write begins with everything already copied, and under steady load the writer
+/// always has one more commit than the background copy, so past ``threshold`` the writer finishes
+/// the copy itself, between batches, after their callers have their replies: the few frames the
+/// background missed.
 final class WALCheckpointer: Sendable {
     /// SQLite's own default auto-checkpoint threshold, in frames (pages).
     static let threshold: Int32 = 1_000

@@ -174,6 +174,43 @@ struct SQLiteSchemaTests {
         #expect(try await store.revocations(now: 0).tokens.map(\.jti) == ["held"])
     }
 
+    @Test("a unit of work that fails inside a group commit is undone and answered alone; the rest of the batch commits")
+    func oneFailureDoesNotFailTheBatch() async throws {
+        let directory = TemporaryDirectory()
+        let store = try SQLiteStore(stateDirectory: directory.path)
+        // Hold the writer, so that the next two units queue up and run in one transaction.
+        let started = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let holding = Task {
+            try await store.perform { _ throws(StoreError) in
+                started.signal()
+                _ = release.wait(timeout: .now() + 30)
+            }
+        }
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                started.wait()
+                continuation.resume()
+            }
+        }
+        // One unit writes, then finds a damaged row; the other is an ordinary revocation.
+        let failing = Task {
+            try await store.perform { database throws(StoreError) in
+                try database.prepare("INSERT INTO revoked_tokens (jti, expires_at) VALUES ('partial', 500)").run([])
+                throw StoreError(.corruptRow, "a row of users cannot be read")
+            }
+        }
+        let revocation = Task { try await store.record([.token(jti: "innocent", expiresAt: 500)]) }
+        while store.queuedUnitsOfWork < 2 { try await Task.sleep(for: .milliseconds(1)) }
+        release.signal()
+        try await holding.value
+        let failed = await failing.result
+        #expect(throws: StoreError.self) { try failed.get() }
+        try await revocation.value
+        // The innocent unit committed; the failing one's own write was undone.
+        #expect(try await store.revocations(now: 0).tokens.map(\.jti) == ["innocent"])
+    }
+
     @Test("pruning deletes in batches, every expired row and nothing else")
     func pruningInBatches() async throws {
         let directory = TemporaryDirectory()
