@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // Wire types and the strict JSON codec: no I/O, no dependencies.
@@ -49,6 +51,21 @@ let package = Package(
             dependencies: ["AuthdCore", "AuthdProtocol", "CSQLite"],
             swiftSettings: swiftSettings
         ),
+        // The fleet's store engine: one PostgreSQL database shared by every node, with the node's
+        // SQLite database as its local cache and outbox (passed in by the assembly, not imported).
+        .target(
+            name: "AuthdPostgresStore",
+            dependencies: [
+                "AuthdCore",
+                "AuthdProtocol",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The NIO Unix-socket server, the request dispatcher, and the daemon's assembly (the only
         // place that picks a store engine).
         .target(
@@ -56,6 +73,7 @@ let package = Package(
             dependencies: [
                 "AuthdCore",
                 "AuthdSQLiteStore",
+                "AuthdPostgresStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -153,7 +171,7 @@ let package = Package(
         .testTarget(
             name: "AuthdIntegrationTests",
             dependencies: [
-                "AuthdClient", "AuthdProtocol", "AuthdCore", "AuthdSQLiteStore", "AuthdServer", "AuthdFuzzing",
+                "AuthdClient", "AuthdProtocol", "AuthdCore", "AuthdSQLiteStore", "AuthdPostgresStore", "AuthdServer", "AuthdFuzzing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -141,7 +141,7 @@ public final class AuthdClient: Sendable {
         } catch {
             switch error.code {
             case .insufficientRole: return .refused(.forbidden, error)
-            case .daemonUnreachable, .internalError, .storageFailure: return .refused(.unavailable, error)
+            case .daemonUnreachable, .internalError, .storageFailure, .fleetUnavailable: return .refused(.unavailable, error)
             default: return .refused(.unauthenticated, error)
             }
         }

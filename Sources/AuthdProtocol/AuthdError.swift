@@ -52,6 +52,10 @@ public struct AuthdError: Error, Sendable, Hashable, CustomStringConvertible {
         /// The change could not be written durably (a full or read-only disk, say): nothing was
         /// acknowledged, and the caller may retry.
         public static let storageFailure = Code(rawValue: "storage_failure")
+        /// A fleet node cannot reach the shared database for an op that needs it (refresh, login,
+        /// `user_*`), or is too stale to vouch for another node's token with `on_stale = "refuse"`.
+        /// Nothing was changed; retry later or on another node (HTTP 503).
+        public static let fleetUnavailable = Code(rawValue: "fleet_unavailable")
         /// The caller (or everyone together) already has as many connections open as authd allows;
         /// this connection is closed (HTTP 503).
         public static let tooManyConnections = Code(rawValue: "too_many_connections")

@@ -50,6 +50,29 @@ enum SQLiteSchema {
         CREATE INDEX refresh_families_expiry ON refresh_families(expires_at);
         CREATE INDEX refresh_families_revoked ON refresh_families(expires_at) WHERE revoked = 1;
         """,
+        // 3: a fleet node's local state (unused on a single host): revoked families it learned
+        // from the fleet (their refresh tokens live in the shared database), its outbox of
+        // revocations not yet published, and its position in the fleet's revocation feed.
+        """
+        CREATE TABLE fleet_revoked_families (
+            family_id TEXT PRIMARY KEY NOT NULL,
+            expires_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX fleet_revoked_families_expiry ON fleet_revoked_families(expires_at);
+        CREATE TABLE fleet_outbox (
+            event_id TEXT PRIMARY KEY NOT NULL,
+            kind INTEGER NOT NULL,
+            value TEXT NOT NULL,
+            revoked_before INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            created_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX fleet_outbox_order ON fleet_outbox(created_at);
+        CREATE TABLE fleet_state (
+            name TEXT PRIMARY KEY NOT NULL,
+            value INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """,
     ]
 
     /// The version this authd writes.

@@ -1,8 +1,10 @@
 public import AuthdCore
 
 extension SQLiteStore {
-    public func record(_ records: [RevocationRecord]) async throws(StoreError) {
+    @discardableResult
+    public func record(_ records: [RevocationRecord]) async throws(StoreError) -> RevocationPropagation {
         try await perform { database throws(StoreError) in try Self.write(records, to: database) }
+        return .local
     }
 
     /// Writes `records` inside the caller's transaction (revocations made by account changes

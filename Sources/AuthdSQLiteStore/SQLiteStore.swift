@@ -251,7 +251,7 @@ public final class SQLiteStore: AuthdStore {
     /// The tables pruning deletes from, each with its key (the tables are WITHOUT ROWID).
     private static let prunedTables: [(name: String, key: String)] = [
         ("revoked_tokens", "jti"), ("revoked_subjects", "subject"), ("refresh_tokens", "token_hash"),
-        ("refresh_families", "family_id"),
+        ("refresh_families", "family_id"), ("fleet_revoked_families", "family_id"),
     ]
 
     /// Runs a passive checkpoint now and returns the frames left in the write-ahead log (for

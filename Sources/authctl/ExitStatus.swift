@@ -11,6 +11,7 @@ enum ExitStatus {
     static let permissionDenied: Int32 = 4
     static let storageFailure: Int32 = 5
     static let tooManyConnections: Int32 = 6
+    static let fleetUnavailable: Int32 = 7
     static let invalidToken: Int32 = 10
     static let tokenExpired: Int32 = 11
     static let tokenNotYetValid: Int32 = 12
@@ -32,6 +33,7 @@ enum ExitStatus {
         case .permissionDenied: permissionDenied
         case .storageFailure: storageFailure
         case .tooManyConnections: tooManyConnections
+        case .fleetUnavailable: fleetUnavailable
         case .invalidToken: invalidToken
         case .tokenExpired: tokenExpired
         case .tokenNotYetValid: tokenNotYetValid

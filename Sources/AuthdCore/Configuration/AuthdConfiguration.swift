@@ -94,8 +94,10 @@ public struct AuthdConfiguration: Sendable, Equatable {
     public var policy = Policy()
     /// Password logins.
     public var users = AccountConfiguration()
-    /// Where keys and (later) the database live: `[state] directory`.
+    /// Where keys and the database (a fleet node's local cache) live: `[state] directory`.
     public var stateDirectory = "/var/lib/authd"
+    /// The shared PostgreSQL database of a fleet; `nil` (no `[fleet]` table) is single-host, on SQLite.
+    public var fleet: FleetConfiguration?
 
     /// The defaults.
     public init() {}
@@ -116,6 +118,8 @@ public struct AuthdConfiguration: Sendable, Equatable {
         var policyTable = try root.table("policy")
         var usersTable = try root.table("users")
         var limitsTable = try root.table("limits")
+        let hasFleet = root.raw("fleet") != nil
+        var fleetTable = try root.table("fleet")
         try root.finish()
 
         var tokens = TokenConfiguration()
@@ -189,6 +193,7 @@ public struct AuthdConfiguration: Sendable, Equatable {
         self.server = server
         self.stateDirectory = try stateTable.string("directory", default: stateDirectory)
         try stateTable.finish()
+        self.fleet = hasFleet ? try FleetConfiguration(table: &fleetTable) : nil
     }
 
     private static func policy(from table: inout ConfigTableReader) throws(StartupError) -> Policy {

@@ -41,7 +41,7 @@ public struct RefreshService: Sendable {
         do {
             try await store.createFamily(id: familyID, grant: grant, tokenHash: refresh.hash, now: now, expiresAt: expiresAt)
         } catch {
-            throw AuthdError(.storageFailure, "the refresh token could not be stored durably: \(error.message)")
+            throw error.authdError("the refresh token could not be stored durably")
         }
         result.refreshToken = refresh.token
         result.refreshExpiresAt = expiresAt
@@ -68,7 +68,7 @@ public struct RefreshService: Sendable {
                 presented: presented, successor: successor.hash, now: now, successorExpiresAt: successorExpiresAt,
                 revocationExpiry: revocationExpiry)
         } catch {
-            throw AuthdError(.storageFailure, "the refresh could not be stored durably: \(error.message)")
+            throw error.authdError("the refresh could not be stored durably")
         }
         switch rotation {
         case .unknown: throw AuthdError(.invalidRefreshToken, "unknown refresh token")
@@ -80,7 +80,7 @@ public struct RefreshService: Sendable {
         case .rotated(let familyID, let grant, let createdAt):
             if tokens.denylist.isSubjectRevoked(grant.subject, issuedAt: createdAt) {
                 let record = RevocationRecord.family(familyID, expiresAt: revocationExpiry)
-                try? await store.record([record])
+                _ = try? await store.record([record])
                 tokens.denylist.apply([record])
                 throw AuthdError(.tokenRevoked, "the subject's tokens have been revoked")
             }

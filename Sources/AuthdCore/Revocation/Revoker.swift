@@ -44,17 +44,22 @@ public struct Revoker: Sendable {
             do {
                 familyID = try await store.familyID(ofToken: hash)
             } catch {
-                throw AuthdError(.storageFailure, "cannot read the refresh store: \(error.message)")
+                throw error.authdError("cannot read the refresh store")
             }
             guard let familyID else { throw AuthdError(.invalidRefreshToken, "unknown refresh token") }
             record = .family(familyID, expiresAt: horizon + configuration.refreshTTL)
         }
+        let propagation: RevocationPropagation
         do {
-            try await store.record([record])
+            propagation = try await store.record([record])
         } catch {
-            throw AuthdError(.storageFailure, "the revocation could not be stored durably: \(error.message)")
+            throw error.authdError("the revocation could not be stored durably")
         }
         tokens.denylist.apply([record])
-        return RevokeResult(revoked: 1)
+        switch propagation {
+        case .local: return RevokeResult(revoked: 1)
+        case .fleet: return RevokeResult(revoked: 1, propagated: true)
+        case .pending: return RevokeResult(revoked: 1, propagated: false)
+        }
     }
 }

@@ -1,3 +1,5 @@
+public import AuthdProtocol
+
 /// authd's durable state: revocations, refresh-token families and password accounts.
 ///
 /// One interface for every engine. SQLite (`AuthdSQLiteStore`) is the single-host default; a
@@ -13,8 +15,9 @@
 public protocol AuthdStore: Sendable {
     // MARK: Revocations
 
-    /// Writes `records` durably, in one transaction.
-    func record(_ records: [RevocationRecord]) async throws(StoreError)
+    /// Writes `records` durably, in one transaction, and says how far they have reached.
+    @discardableResult
+    func record(_ records: [RevocationRecord]) async throws(StoreError) -> RevocationPropagation
 
     /// Every revocation still in force at `now`, for the in-memory denylist.
     func revocations(now: Int64) async throws(StoreError) -> RevocationSnapshot
@@ -73,6 +76,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let corruptRow = Code("corrupt_row")
         /// The database was written by a newer authd (its schema version is unknown here).
         public static let unsupportedSchema = Code("unsupported_schema")
+        /// The fleet's shared database cannot be reached (a connection cannot be made, or was lost
+        /// before the answer). The operation may or may not have been applied there.
+        public static let disconnected = Code("disconnected")
 
         public var description: String { name }
     }
@@ -92,4 +98,12 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public init(_ message: String) { self.init(.unavailable, message) }
 
     public var description: String { message }
+
+    /// The wire error for a failed `doing` (such as "the revocation could not be stored"):
+    /// `fleet_unavailable` when the shared database is out of reach, else `storage_failure`.
+    public func authdError(_ doing: String) -> AuthdError {
+        code == .disconnected
+            ? AuthdError(.fleetUnavailable, "\(doing): the fleet database is unreachable (\(message))")
+            : AuthdError(.storageFailure, "\(doing): \(message)")
+    }
 }

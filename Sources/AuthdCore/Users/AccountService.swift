@@ -64,7 +64,7 @@ public struct AccountService: Sendable {
         do {
             user = try await store.user(named: request.username)
         } catch {
-            throw refuse(.init(.storageFailure, "cannot read the user store: \(error.message)"), "storage_failure")
+            throw refuse(error.authdError("cannot read the user store"), "storage_failure")
         }
         let matches: Bool
         do {
@@ -112,7 +112,7 @@ public struct AccountService: Sendable {
         do {
             created = try await store.createUser(record)
         } catch {
-            throw AuthdError(.storageFailure, "the user could not be stored durably: \(error.message)")
+            throw error.authdError("the user could not be stored durably")
         }
         guard created else { throw AuthdError(.userExists, "user '\(request.username)' already exists") }
         return UserResult(user: record.info)
@@ -151,7 +151,7 @@ public struct AccountService: Sendable {
         do {
             return UserListResult(users: try await store.users().map(\.info))
         } catch {
-            throw AuthdError(.storageFailure, "cannot read the user store: \(error.message)")
+            throw error.authdError("cannot read the user store")
         }
     }
 
@@ -169,7 +169,7 @@ public struct AccountService: Sendable {
         do {
             record = try await store.changeUser(username, change, revoking: revocations, now: now)
         } catch {
-            throw AuthdError(.storageFailure, "the change could not be stored durably: \(error.message)")
+            throw error.authdError("the change could not be stored durably")
         }
         guard let record else { throw AuthdError(.unknownUser, "no user named '\(username)'") }
         tokens.denylist.apply(revocations)

@@ -80,6 +80,8 @@ public struct StatusResult: AuthdOperationResult, Hashable {
     public var connections: Int64
     /// The daemon's process id (for tools that read its CPU time and memory from `/proc`).
     public var pid: Int64?
+    /// On a fleet node, its standing with the shared database; `nil` on a single host.
+    public var fleet: FleetStatus?
 
     /// A status result.
     public init(
@@ -110,6 +112,7 @@ public struct StatusResult: AuthdOperationResult, Hashable {
         rejected = try counterReader.int("rejected")
         connections = try reader.int("connections")
         pid = try reader.optionalInt("pid")
+        fleet = try reader.optionalObject("fleet").map { object throws(AuthdError) in try FleetStatus(object) }
     }
 
     package var result: JSONObject {
@@ -120,6 +123,46 @@ public struct StatusResult: AuthdOperationResult, Hashable {
             "connections": .int(connections),
         ]
         if let pid { object["pid"] = .int(pid) }
+        if let fleet { object["fleet"] = .object(fleet.json) }
         return object
+    }
+}
+
+/// A fleet node's standing with the shared database, in `status`.
+public struct FleetStatus: Sendable, Hashable {
+    /// This node's name.
+    public var node: String
+    /// Whether the node holds a live connection to the database.
+    public var connected: Bool
+    /// The sequence number of the last fleet revocation event applied here.
+    public var appliedSeq: Int64
+    /// Seconds since the node last caught up with the fleet's revocations.
+    public var stalenessSeconds: Int64
+    /// Whether that exceeds the node's `max_staleness`.
+    public var stale: Bool
+
+    /// A fleet status.
+    public init(node: String, connected: Bool, appliedSeq: Int64, stalenessSeconds: Int64, stale: Bool) {
+        self.node = node
+        self.connected = connected
+        self.appliedSeq = appliedSeq
+        self.stalenessSeconds = stalenessSeconds
+        self.stale = stale
+    }
+
+    init(_ object: JSONObject) throws(AuthdError) {
+        var reader = FieldReader.result(object)
+        node = try reader.string("node")
+        connected = try reader.optionalBool("connected") ?? false
+        appliedSeq = try reader.int("applied_seq")
+        stalenessSeconds = try reader.int("staleness_s")
+        stale = try reader.optionalBool("stale") ?? false
+    }
+
+    var json: JSONObject {
+        [
+            "node": .string(node), "connected": .bool(connected), "applied_seq": .int(appliedSeq),
+            "staleness_s": .int(stalenessSeconds), "stale": .bool(stale),
+        ]
     }
 }

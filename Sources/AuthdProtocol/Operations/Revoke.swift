@@ -85,14 +85,26 @@ public struct RevokeRequest: AuthdOperation, Hashable {
 public struct RevokeResult: AuthdOperationResult, Hashable {
     /// How many revocations were recorded (0 for a token that had already expired).
     public var revoked: Int64
+    /// On a fleet node: `true` once the revocation is committed in the shared database (every node
+    /// enforces it), `false` when the database could not be reached and the revocation is enforced
+    /// on this node and published when the database returns. `nil` on a single host.
+    public var propagated: Bool?
 
     /// A revoke result.
-    public init(revoked: Int64) { self.revoked = revoked }
+    public init(revoked: Int64, propagated: Bool? = nil) {
+        self.revoked = revoked
+        self.propagated = propagated
+    }
 
     package init(result: JSONObject) throws(AuthdError) {
         var reader = FieldReader.result(result)
         revoked = try reader.int("revoked")
+        propagated = try reader.optionalBool("propagated")
     }
 
-    package var result: JSONObject { ["revoked": .int(revoked)] }
+    package var result: JSONObject {
+        var object: JSONObject = ["revoked": .int(revoked)]
+        if let propagated { object["propagated"] = .bool(propagated) }
+        return object
+    }
 }

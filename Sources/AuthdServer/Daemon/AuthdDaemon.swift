@@ -84,15 +84,26 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
                 configuration: settings.configuration.tokens, stateDirectory: settings.stateDirectory, clock: clock,
                 counters: counters, denylist: denylist, logger: logger))
         let store: any AuthdStore
-        do throws(StoreError) {
-            if let injected = environment.store {
-                store = injected
-            } else {
-                store = try SQLiteStore(stateDirectory: settings.stateDirectory)
+        var storeServices: [any Service] = []
+        var fleetHealth: FleetHealth?
+        if environment.store == nil, let fleet = settings.configuration.fleet {
+            let assembly = try await FleetAssembly.assemble(
+                fleet, stateDirectory: settings.stateDirectory, denylist: denylist, clock: clock, logger: logger)
+            store = assembly.store
+            storeServices = assembly.services
+            fleetHealth = assembly.health
+            denylist.load(assembly.snapshot)
+        } else {
+            do throws(StoreError) {
+                if let injected = environment.store {
+                    store = injected
+                } else {
+                    store = try SQLiteStore(stateDirectory: settings.stateDirectory)
+                }
+                denylist.load(try await store.revocations(now: clock.now()))
+            } catch {
+                throw StartupError("cannot open the store: \(error.message)")
             }
-            denylist.load(try await store.revocations(now: clock.now()))
-        } catch {
-            throw StartupError("cannot open the store: \(error.message)")
         }
         let loaded = denylist.count
         logger.info(
@@ -103,7 +114,7 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
             tokens: tokens, policy: policy, revoker: Revoker(store: store, clock: clock),
             refresher: RefreshService(store: store, clock: clock),
             accounts: try AccountService(configuration: settings.configuration.users, store: store, clock: clock),
-            version: environment.version, logger: logger)
+            version: environment.version, fleet: fleetHealth, logger: logger)
         let notifier = environment.notifier
         let server = AuthdServer(
             configuration: .init(settings.configuration.server, address: environment.inheritedSocket ?? .unixDomainSocket(path: settings.socketPath)),
@@ -112,7 +123,8 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
         self.server = server
         self.counters = counters
 
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        // The database pool first: services shut down in reverse order, and it must outlive its users.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = storeServices.map { .init(service: $0) } + [
             .init(service: server),
             .init(service: KeyRotationService(tokens: tokens, logger: logger)),
             .init(service: RevocationPruningService(store: store, denylist: denylist, clock: clock, logger: logger)),

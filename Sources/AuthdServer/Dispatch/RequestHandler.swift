@@ -23,12 +23,14 @@ public final class RequestHandler: Sendable {
     let logger: Logger
     private let startedAt: UInt64
     private let version: String
+    private let fleet: FleetHealth?
 
     /// A handler serving the tokens in force in `tokens`, recording revocations with `revoker`.
     public init(
         tokens: CurrentTokens, policy: CurrentPolicy, revoker: Revoker, refresher: RefreshService, accounts: AccountService,
-        version: String, logger: Logger
+        version: String, fleet: FleetHealth? = nil, logger: Logger
     ) {
+        self.fleet = fleet
         self.current = tokens
         self.accounts = accounts
         self.policy = policy
@@ -236,11 +238,18 @@ public final class RequestHandler: Sendable {
     func status(_ request: StatusRequest, _ context: OperationContext) -> StatusResult {
         let tokens = context.tokens
         let counters = tokens.counters
-        return StatusResult(
+        var result = StatusResult(
             version: version, uptimeSeconds: Int64((monotonicNanoseconds() - startedAt) / 1_000_000_000),
             activeKid: tokens.activeKeyID, keyIds: tokens.keyIDs, issued: counters.issued,
             verified: counters.verified, rejected: counters.rejected, connections: counters.connections,
             pid: Int64(getpid()))
+        if let fleet {
+            let health = fleet.snapshot
+            result.fleet = FleetStatus(
+                node: fleet.node, connected: health.connected, appliedSeq: health.appliedSequence, stalenessSeconds: health.staleness,
+                stale: health.isStale)
+        }
+        return result
     }
 
     /// An op name as it may be echoed: bounded and without control characters.

@@ -1,0 +1,238 @@
+public import AuthdCore
+public import Logging
+import PostgresNIO
+public import ServiceLifecycle
+
+/// Keeps a fleet node's denylist in step with the fleet, and publishes what the node revoked while
+/// the database was unreachable.
+///
+/// It holds one connection of its own that LISTENs on the feed's channel. A notification is only a
+/// hint: on each one, on every reconnection and on a periodic poll, it reads every event after the
+/// last one applied (`seq > applied`, in order), applies them in memory, then records them and the
+/// new position in the local cache. A node that missed notifications (its connection dropped, it
+/// restarted) therefore catches up from where it was; nothing depends on a notification arriving.
+public final class FleetFeed: Service, Sendable {
+    private let store: FleetStore
+    private let denylist: Denylist
+    private let logger: Logger
+    private let pollInterval: Duration
+    private let outboxInterval: Duration
+    /// Events read per query while catching up.
+    static let pageSize = 5000
+
+    /// A feed for `store`'s node, applying to `denylist`.
+    public init(
+        store: FleetStore, denylist: Denylist, pollInterval: Duration = .seconds(1), outboxInterval: Duration = .seconds(5),
+        logger: Logger
+    ) {
+        self.store = store
+        self.denylist = denylist
+        self.pollInterval = pollInterval
+        self.outboxInterval = outboxInterval
+        self.logger = logger
+    }
+
+    private var database: FleetDatabase { store.database }
+    private var health: FleetHealth { store.database.health }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.followFeed() }
+                group.addTask { await self.drainOutbox() }
+                group.addTask { await self.watchHealth() }
+            }
+        }
+    }
+
+    // MARK: Following the feed
+
+    private struct ListenerEnded: Error {}
+    private struct TimedOut: Error {}
+
+    private func followFeed() async {
+        var delay = Duration.milliseconds(100)
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                try await followOnce { delay = .milliseconds(100) }
+            } catch {
+                if Task.isCancelled { return }
+                health.disconnected()
+                failures += 1
+                // The first failure of a run is worth a line; its repetitions every few seconds are not.
+                if failures == 1 {
+                    logger.warning(
+                        "the fleet database's feed connection failed; retrying",
+                        metadata: ["authd.reason": "\(error is TimedOut ? "no answer in time" : PostgresFailure.describe(error))"])
+                }
+            }
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(2))
+        }
+    }
+
+    /// Connects, migrates the schema if needed, listens, catches up, then follows until the
+    /// connection fails (or the service stops).
+    private func followOnce(connected: () -> Void) async throws {
+        let connection = try await PostgresConnection.connect(configuration: database.listenerConfiguration, id: 1, logger: logger)
+        do {
+            try await PostgresSchema.migrate(connection, logger: logger)
+            try await connection.listen(on: FleetDatabase.channel) { notifications in
+                try await catchUp(connection)
+                connected()
+                store.outboxSignal.signal()
+                throw await follow(connection, notifications: notifications)
+            }
+        } catch {
+            await Self.close(connection)
+            throw error
+        }
+    }
+
+    /// Catches up on every notification and poll tick until something fails; returns why.
+    private func follow(_ connection: PostgresConnection, notifications: PostgresNotificationSequence) async -> any Error {
+        let wake = Wakeup()
+        return await withTaskGroup(of: (any Error)?.self) { group in
+            group.addTask {
+                do {
+                    for try await _ in notifications { wake.signal() }
+                    return ListenerEnded()
+                } catch {
+                    return error
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.pollInterval)
+                    wake.signal()
+                }
+                return CancellationError()
+            }
+            group.addTask {
+                do {
+                    for await _ in wake.wakeups { try await self.catchUp(connection) }
+                    return CancellationError()
+                } catch {
+                    return error
+                }
+            }
+            let reason = await group.next() ?? nil
+            // The notification sequence does not end when its task is cancelled, only when the
+            // connection closes: close it, or the group would wait for it forever.
+            await Self.close(connection)
+            group.cancelAll()
+            return reason ?? ListenerEnded()
+        }
+    }
+
+    /// Closes `connection`, giving up after a second (it may be dead already).
+    private static func close(_ connection: PostgresConnection) async {
+        _ = await Deadline.race(.seconds(1)) { try await connection.close() }
+    }
+
+    /// Reads and applies every event after the last one applied.
+    private func catchUp(_ connection: PostgresConnection) async throws {
+        while true {
+            let applied = health.snapshot.appliedSequence
+            let logger = self.logger
+            guard
+                let outcome = await Deadline.race(
+                    database.operationTimeout,
+                    { try await FleetDatabase.events(after: applied, limit: Self.pageSize, on: connection, logger: logger) })
+            else { throw TimedOut() }
+            let events = try outcome.get()
+            if let last = events.last {
+                let records = events.map(\.record)
+                // Enforced first, then kept: a crash in between re-reads them from the same position.
+                denylist.apply(records)
+                try await store.local.applyFeed(records, through: last.sequence)
+            }
+            health.caughtUp(through: events.last?.sequence ?? applied)
+            if events.count < Self.pageSize { return }
+        }
+    }
+
+    // MARK: The outbox
+
+    /// Publishes revocations made while the database was unreachable, when it returns (and every
+    /// few seconds, in case a publication failed on a live connection).
+    private func drainOutbox() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.outboxInterval)
+                    self.store.outboxSignal.signal()
+                }
+            }
+            group.addTask {
+                for await _ in self.store.outboxSignal.wakeups {
+                    if Task.isCancelled { return }
+                    await self.publishOutbox()
+                }
+            }
+        }
+    }
+
+    private func publishOutbox() async {
+        var published = 0
+        while health.isConnected {
+            let batch: [PendingRevocation]
+            do {
+                batch = try await store.local.unpublished(limit: FleetPublisher.maximumBatch)
+            } catch {
+                logger.error("cannot read the fleet outbox", metadata: ["authd.reason": "\(error.message)"])
+                return
+            }
+            guard !batch.isEmpty, await store.publisher.publish(batch) else { break }
+            do {
+                try await store.local.markPublished(batch.map(\.id))
+            } catch {
+                // Published but still listed: it is published again later, which is harmless.
+                logger.error("cannot update the fleet outbox", metadata: ["authd.reason": "\(error.message)"])
+                return
+            }
+            published += batch.count
+        }
+        if published > 0 {
+            logger.notice("published revocations made while the fleet database was unreachable", metadata: ["authd.count": "\(published)"])
+        }
+    }
+
+    // MARK: Health
+
+    /// Logs when the node loses or regains the database, and when it turns stale or recovers.
+    private func watchHealth() async {
+        var wasConnected = false
+        var wasStale = false
+        var everConnected = false
+        while !Task.isCancelled {
+            let snapshot = health.snapshot
+            if snapshot.connected != wasConnected {
+                if snapshot.connected {
+                    logger.notice(
+                        everConnected ? "reconnected to the fleet database" : "connected to the fleet database",
+                        metadata: ["authd.node": "\(health.node)", "authd.applied_seq": "\(snapshot.appliedSequence)"])
+                    everConnected = true
+                } else if everConnected {
+                    logger.warning("lost the connection to the fleet database", metadata: ["authd.node": "\(health.node)"])
+                }
+                wasConnected = snapshot.connected
+            }
+            if snapshot.isStale != wasStale {
+                if snapshot.isStale {
+                    logger.warning(
+                        "this node's view of the fleet is stale: revocations made on other nodes may be missing",
+                        metadata: [
+                            "authd.staleness_s": "\(snapshot.staleness)", "authd.max_staleness_s": "\(health.maximumStaleness)",
+                            "authd.on_stale": "\(health.onStale.rawValue)",
+                        ])
+                } else {
+                    logger.notice("this node has caught up with the fleet again", metadata: ["authd.applied_seq": "\(snapshot.appliedSequence)"])
+                }
+                wasStale = snapshot.isStale
+            }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real PostgreSQL 15 (Debian's) for the fleet tests: a cluster made by `initdb` in a temporary
+/// directory, run as the `postgres` user, listening on loopback on a free port with password
+/// (SCRAM) authentication, and a role `authd` (no superuser) owning a database `authd`, as an
+/// operator would set it up. The superuser reaches it only through the Unix socket in the directory.
+final class PostgresServer: @unchecked Sendable {
+    static let binaries = "/usr/lib/postgresql/15/bin"
+
+    let directory: TemporaryDirectory
+    let port: Int
+    /// The `authd` role's password.
+    let password: String
+    private let server = Mutex<Process?>(nil)
+
+    var dataDirectory: String { directory.path + "/data" }
+    var socketDirectory: String { directory.path + "/socket" }
+    /// The URL a node's `fleet.database` names.
+    var url: String { "postgresql://authd@127.0.0.1:\(port)/authd" }
+
+    /// Whether PostgreSQL 15 is installed (`.ci/run` installs it).
+    static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: binaries + "/initdb") }
+
+    /// Creates and starts a cluster; returns once it accepts connections.
+    init() async throws {
+        directory = TemporaryDirectory()
+        password = UUID().uuidString
+        port = try Self.freePort()
+        try FileManager.default.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
+        chmod(directory.path, 0o755)
+        try await Self.run("/bin/chown", ["-R", "postgres:postgres", directory.path])
+        try await asPostgres(
+            "initdb", ["-D", dataDirectory, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync"])
+        try await start()
+        try await psql("CREATE ROLE authd LOGIN PASSWORD '\(password)'")
+        try await psql("CREATE DATABASE authd OWNER authd")
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    ///
+    /// The server is this process's child (through `setpriv`, which execs it as `postgres`), not
+    /// daemonized by `pg_ctl`: Foundation's `Process` counts a child as running while any process
+    /// holds a descriptor it inherited, so a daemon that outlives `pg_ctl` would make `pg_ctl`
+    /// look as if it never exited.
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = [
+            "--reuid=postgres", "--regid=postgres", "--init-groups", "--", Self.binaries + "/postgres", "-D", dataDirectory,
+            "-p", "\(port)", "-k", socketDirectory, "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200",
+        ]
+        let log = directory.path + "/server.log"
+        if !FileManager.default.fileExists(atPath: log) { try createEmptyFile(log) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        server.withLock { $0 = process }
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
+            guard process.isRunning else { throw DaemonError("postgres exited at start: \(Self.tail(log))") }
+            if (try? await psql("SELECT 1")) == "1" { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw DaemonError("postgres did not accept connections within 120 s: \(Self.tail(log))")
+    }
+
+    /// Stops the server (fast shutdown: sessions are terminated, as an operator's restart does)
+    /// and waits until it has exited.
+    func stop() async throws {
+        guard let process = server.withLock({ $0 }) else { return }
+        kill(process.processIdentifier, SIGINT)
+        guard await waitForExit(process, timeout: .seconds(120)) != -1 else { throw DaemonError("postgres did not stop") }
+        server.withLock { $0 = nil }
+    }
+
+    private static func tail(_ path: String) -> String {
+        String(((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").suffix(2000))
+    }
+
+    /// Runs `sql` as the superuser and returns its output (unaligned, tuples only).
+    @discardableResult
+    func psql(_ sql: String, database: String = "postgres") async throws -> String {
+        let result = try await runCommand(
+            "/usr/bin/setpriv",
+            ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", Self.binaries + "/psql", "-X", "-h", socketDirectory, "-p", "\(port)", "-U", "postgres", "-d", database,
+             "-v", "ON_ERROR_STOP=1", "-tAc", sql])
+        guard result.status == 0 else { throw DaemonError("psql failed (\(result.status)): \(result.stderr)") }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Writes the `authd` role's password to a private file, as `fleet.password_file` wants it.
+    func writePasswordFile(_ path: String) throws {
+        try (password + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o600)
+    }
+
+    deinit {
+        // A test that failed half-way must not leave a server running.
+        if let process = server.withLock({ $0 }), process.isRunning { kill(process.processIdentifier, SIGQUIT) }
+    }
+
+    private func asPostgres(_ tool: String, _ arguments: [String]) async throws {
+        try await Self.run("/usr/bin/setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", Self.binaries + "/" + tool] + arguments)
+    }
+
+    private static func run(_ executable: String, _ arguments: [String]) async throws {
+        let result = try await runCommand(executable, arguments)
+        guard result.status == 0 else {
+            throw DaemonError("\(executable) \(arguments.prefix(4).joined(separator: " ")) failed (\(result.status)): \(result.stderr)\(result.stdout)")
+        }
+    }
+
+    /// A port nobody listens on now (the kernel's choice of an ephemeral one).
+    private static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw DaemonError("socket: \(errno)") }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw DaemonError("bind: \(errno)") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
