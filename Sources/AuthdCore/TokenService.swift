@@ -13,6 +13,8 @@ public final class TokenService: Sendable {
     /// Checks tokens.
     public let verifier: TokenVerifier
     let keyRing: KeyRing
+    /// Other fleet nodes' keys; `nil` on a single host.
+    public let fleet: FleetKeys?
     /// The revocations `verify` enforces.
     public let denylist: Denylist
     private let clock: any UnixClock
@@ -23,7 +25,7 @@ public final class TokenService: Sendable {
     ///   HMAC secret, or a corrupt key.
     public init(
         configuration: TokenConfiguration, stateDirectory: String, clock: any UnixClock = SystemUnixClock(),
-        counters: AuthdCounters = AuthdCounters(), denylist: Denylist = Denylist(), logger: Logger
+        counters: AuthdCounters = AuthdCounters(), denylist: Denylist = Denylist(), fleet: FleetKeys? = nil, logger: Logger
     ) throws(StartupError) {
         let policy = KeyRing.Policy(
             algorithm: configuration.algorithm, rotationInterval: configuration.keyRotationInterval,
@@ -51,8 +53,9 @@ public final class TokenService: Sendable {
         self.counters = counters
         let context = TokenContext(
             configuration: configuration, keyRing: keyRing, clock: clock, counters: counters, denylist: denylist,
-            cache: VerifiedTokenCache(capacity: configuration.verifyCacheEntries))
+            cache: VerifiedTokenCache(capacity: configuration.verifyCacheEntries), fleet: fleet)
         self.denylist = denylist
+        self.fleet = fleet
         self.issuer = TokenIssuer(context: context)
         self.verifier = TokenVerifier(context: context)
     }
@@ -65,6 +68,10 @@ public final class TokenService: Sendable {
     ///
     /// - Throws: `token_revoked` when the subject's tokens are revoked until a later time.
     public func waitUntilIssuable(subject: String) async throws(AuthdError) {
+        if let fleet, configuration.algorithm != .hs256, !fleet.isPublished(activeKeyID) {
+            throw AuthdError(
+                .fleetUnavailable, "this node's signing key is not yet published to the fleet database; it issues once it is")
+        }
         for _ in 0..<40 {
             guard let watermark = denylist.subjectWatermark(subject) else { return }
             let now = clock.now()
@@ -75,9 +82,17 @@ public final class TokenService: Sendable {
         throw AuthdError(.tokenRevoked, "tokens for subject '\(subject)' are revoked until a later time")
     }
 
-    /// The public keys that verify tokens now, as a JWK Set. Empty for HS256.
+    /// The public keys that verify tokens now, as a JWK Set: this node's and, in a fleet, every
+    /// other node's. Empty for HS256.
     public func jwks() -> JWKSResult {
-        JWKSResult(keys: keyRing.keySet.keys.compactMap(\.publicJWK))
+        JWKSResult(keys: keyRing.keySet.keys.compactMap(\.publicJWK) + (fleet?.peerJWKs ?? []))
+    }
+
+    /// This node's public keys as it publishes them to a fleet (none for HS256).
+    public func publishedKeys(node: String) -> [PublishedKey] {
+        keyRing.expiries().compactMap { key, expiresAt in
+            key.publicJWK.map { PublishedKey(kid: key.kid, jwk: $0, createdAt: key.createdAt, expiresAt: expiresAt, node: node) }
+        }
     }
 
     /// The id of the key that signs new tokens.
@@ -92,6 +107,31 @@ public final class TokenService: Sendable {
     @discardableResult
     public func rotateKeysIfDue() throws(StartupError) -> Bool {
         try keyRing.rotateIfDue(now: clock.now())
+    }
+
+    /// ``rotateKeysIfDue()`` for a fleet node: the new key is handed to `publish` (with this
+    /// node's other keys, the retiring one now with its expiry) and becomes active only once that
+    /// returns. If publishing fails, nothing changes and the current key keeps signing.
+    ///
+    /// - Returns: whether a new key became active.
+    @discardableResult
+    public func rotateKeysIfDue(
+        node: String, publish: @Sendable ([PublishedKey]) async throws(StoreError) -> Void
+    ) async throws(StartupError) -> Bool {
+        let now = clock.now()
+        guard let successor = keyRing.successorIfDue(now: now) else { return try keyRing.install(nil, now: now) }
+        var keys = publishedKeys(node: node)
+        if let active = keys.indices.last { keys[active].expiresAt = successor.createdAt + configuration.maximumTTL + configuration.leeway }
+        if let jwk = successor.publicJWK {
+            keys.append(PublishedKey(kid: successor.kid, jwk: jwk, createdAt: successor.createdAt, expiresAt: nil, node: node))
+        }
+        do {
+            try await publish(keys)
+        } catch {
+            throw StartupError("the new signing key could not be published to the fleet (\(error.message)); the current key keeps signing")
+        }
+        fleet?.markPublished(keys.map(\.kid))
+        return try keyRing.install(successor, now: now)
     }
 
     /// Seconds until the next rotation is due (at least 1), or `nil` if keys do not rotate.

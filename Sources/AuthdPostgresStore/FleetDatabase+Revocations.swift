@@ -11,8 +11,9 @@ import PostgresNIO
 /// commits late. (With a plain sequence, *n + 1* could commit before *n*, and a node that read *n + 1*
 /// would never read *n*.)
 extension FleetDatabase {
-    /// The channel of the feed's notifications. A notification is only a hint to read the table.
-    static let channel = "authd_revocations"
+    /// The channel of the fleet's notifications: `rev:SEQ` when revocations up to SEQ committed,
+    /// `keys` when a node published keys. A notification is only a hint to read the tables.
+    static let channel = "authd_feed"
 
     /// Publishes `revocations` in one transaction. Publishing one again is harmless: the database
     /// keeps one row per ``PendingRevocation/id``.
@@ -62,7 +63,7 @@ extension FleetDatabase {
                         \(expiries)::bigint[], \(created)::bigint[]) AS t(s, e, k, v, b, x, c)
             ON CONFLICT (event_id) DO NOTHING
             """, logger: logger)
-        try await connection.query("SELECT pg_notify(\(channel), \(String(last)))", logger: logger)
+        try await connection.query("SELECT pg_notify(\(channel), \("rev:\(last)"))", logger: logger)
     }
 
     /// Up to `limit` events after `sequence`, in order, read on `connection` (the feed's own).

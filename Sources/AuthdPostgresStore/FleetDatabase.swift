@@ -22,6 +22,8 @@ public final class FleetDatabase: Sendable {
     let logger: Logger
     /// How long one operation may take before the node reports the database unreachable.
     let operationTimeout: Duration
+    /// Set by the feed when a node announced new keys; the key service reads them and clears it.
+    let keysChanged = Atomic<Bool>(false)
 
     /// Prepares the pool for `configuration` (nothing connects until the client runs).
     ///
@@ -82,21 +84,35 @@ public final class FleetDatabase: Sendable {
     /// what no retry would fix: a wrong password, an unknown role or database, a missing right,
     /// a schema from a newer authd. A database that cannot be reached is not refused: the node
     /// starts on its local cache, and the feed connects (and migrates) when the database answers.
-    public func prepare() async throws(StartupError) {
+    ///
+    /// On the same connection (the pool runs only once the daemon does), it publishes `keys`, this
+    /// node's public keys, and reads every node's: the node's first token then verifies
+    /// everywhere, and it verifies the others' from its first request.
+    ///
+    /// - Returns: every node's published keys, or `nil` if the database did not answer.
+    public func prepare(publishing keys: [PublishedKey], now: Int64) async throws(StartupError) -> [PublishedKey]? {
         let (configuration, logger) = (listenerConfiguration, self.logger)
-        let outcome = await Deadline.race(operationTimeout) { () async throws -> Void in
+        let outcome = await Deadline.race(operationTimeout) { () async throws -> [PublishedKey] in
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
             do {
                 try await PostgresSchema.migrate(connection, logger: logger)
+                if !keys.isEmpty {
+                    try await connection.withTransaction(logger: logger) { connection in
+                        try await Self.publish(keys, on: connection, logger: logger)
+                    }
+                }
+                let published = try await Self.publishedKeys(now: now, on: connection, logger: logger)
+                try? await connection.close()
+                return published
             } catch {
                 try? await connection.close()
                 throw error
             }
-            try? await connection.close()
         }
         switch outcome {
-        case .success?:
-            return
+        case .success(let published)?:
+            health.reachable()
+            return published
         case .failure(let error as StoreError)? where error.code == .unsupportedSchema:
             throw StartupError(error.message)
         case .failure(let error)? where PostgresFailure.isFatalAtStart(error):
@@ -109,6 +125,7 @@ public final class FleetDatabase: Sendable {
         case nil:
             logger.warning("the fleet database did not answer in time; serving from the local cache until it answers")
         }
+        return nil
     }
 
     /// Runs `body` in one transaction on a pooled connection.

@@ -2,6 +2,7 @@ public import AuthdCore
 public import Logging
 import PostgresNIO
 public import ServiceLifecycle
+import Synchronization
 
 /// Keeps a fleet node's denylist in step with the fleet, and publishes what the node revoked while
 /// the database was unreachable.
@@ -42,6 +43,7 @@ public final class FleetFeed: Service, Sendable {
                 group.addTask { await self.drainOutbox() }
                 group.addTask { await self.watchHealth() }
             }
+            self.logger.debug("feed: stopped")
         }
     }
 
@@ -75,11 +77,15 @@ public final class FleetFeed: Service, Sendable {
     /// Connects, migrates the schema if needed, listens, catches up, then follows until the
     /// connection fails (or the service stops).
     private func followOnce(connected: () -> Void) async throws {
+        logger.debug("feed: connecting")
         let connection = try await PostgresConnection.connect(configuration: database.listenerConfiguration, id: 1, logger: logger)
+        logger.debug("feed: connected")
         do {
             try await PostgresSchema.migrate(connection, logger: logger)
             try await connection.listen(on: FleetDatabase.channel) { notifications in
                 try await catchUp(connection)
+                // Keys may have been published while this node was not listening.
+                database.keysChanged.store(true, ordering: .relaxed)
                 connected()
                 store.outboxSignal.signal()
                 throw await follow(connection, notifications: notifications)
@@ -96,7 +102,13 @@ public final class FleetFeed: Service, Sendable {
         return await withTaskGroup(of: (any Error)?.self) { group in
             group.addTask {
                 do {
-                    for try await _ in notifications { wake.signal() }
+                    for try await notification in notifications {
+                        if notification.payload == "keys" {
+                            self.database.keysChanged.store(true, ordering: .relaxed)
+                        } else {
+                            wake.signal()
+                        }
+                    }
                     return ListenerEnded()
                 } catch {
                     return error
@@ -118,10 +130,12 @@ public final class FleetFeed: Service, Sendable {
                 }
             }
             let reason = await group.next() ?? nil
+            logger.debug("feed: following ended", metadata: ["authd.reason": "\(reason.map { "\($0)" } ?? "-")"])
             // The notification sequence does not end when its task is cancelled, only when the
             // connection closes: close it, or the group would wait for it forever.
             await Self.close(connection)
             group.cancelAll()
+            logger.debug("feed: connection closed")
             return reason ?? ListenerEnded()
         }
     }

@@ -138,6 +138,7 @@ final class SQLiteStatement {
                 result = bytes.withUnsafeBytes {
                     sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), csqlite_transient())
                 }
+            case .null: result = sqlite3_bind_null(statement, index)
             }
             guard result == SQLITE_OK else { throw StoreError("cannot bind parameter \(index): \(database.lastError)") }
         }
@@ -160,6 +161,9 @@ final class SQLiteStatement {
 
     // Column readers check the stored type: a value of the wrong type (a damaged row, or one
     // written by hand) is a `corrupt_row` error naming the column, never read as 0 or "".
+
+    /// Whether `column` holds NULL.
+    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(statement, column) == SQLITE_NULL }
 
     /// The integer in `column`.
     func integer(_ column: Int32) throws(StoreError) -> Int64 {
@@ -222,4 +226,5 @@ enum SQLiteValue {
     case integer(Int64)
     case text(String)
     case blob([UInt8])
+    case null
 }

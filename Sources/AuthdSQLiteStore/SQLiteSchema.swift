@@ -52,7 +52,9 @@ enum SQLiteSchema {
         """,
         // 3: a fleet node's local state (unused on a single host): revoked families it learned
         // from the fleet (their refresh tokens live in the shared database), its outbox of
-        // revocations not yet published, and its position in the fleet's revocation feed.
+        // revocations not yet published, its position in the fleet's revocation feed, and the
+        // other nodes' public keys (so that it verifies their tokens after a restart while the
+        // shared database is down).
         """
         CREATE TABLE fleet_revoked_families (
             family_id TEXT PRIMARY KEY NOT NULL,
@@ -71,6 +73,13 @@ enum SQLiteSchema {
         CREATE TABLE fleet_state (
             name TEXT PRIMARY KEY NOT NULL,
             value INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE fleet_peer_keys (
+            kid TEXT PRIMARY KEY NOT NULL,
+            node TEXT NOT NULL,
+            jwk TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER
         ) WITHOUT ROWID;
         """,
     ]

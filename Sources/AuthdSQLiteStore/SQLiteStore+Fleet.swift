@@ -1,4 +1,5 @@
 public import AuthdCore
+import AuthdProtocol
 
 /// A fleet node's local state in its SQLite database: the node's cache of the fleet's revocations
 /// and its outbox (schema version 3). On a single host these tables stay empty.
@@ -72,6 +73,55 @@ extension SQLiteStore: FleetLocalState {
         try await perform { database throws(StoreError) in
             let delete = try database.prepare("DELETE FROM fleet_outbox WHERE event_id = ?1")
             for id in ids { try delete.run([.text(id)]) }
+        }
+    }
+
+    private static let publishedKeyPrefix = "published_key:"
+
+    public func publishedKeyIDs() async throws(StoreError) -> Set<String> {
+        try await read { database throws(StoreError) -> Set<String> in
+            let select = try database.prepare("SELECT name FROM fleet_state WHERE name LIKE 'published\\_key:%' ESCAPE '\\'")
+            var kids: Set<String> = []
+            while try select.step() { kids.insert(String(try select.text(0).dropFirst(Self.publishedKeyPrefix.count))) }
+            return kids
+        }
+    }
+
+    public func markKeysPublished(_ kids: [String]) async throws(StoreError) {
+        guard !kids.isEmpty else { return }
+        try await perform { database throws(StoreError) in
+            let insert = try database.prepare("INSERT OR IGNORE INTO fleet_state (name, value) VALUES (?1, 1)")
+            for kid in kids { try insert.run([.text(Self.publishedKeyPrefix + kid)]) }
+        }
+    }
+
+    public func cachedPeerKeys() async throws(StoreError) -> [PublishedKey] {
+        try await read { database throws(StoreError) -> [PublishedKey] in
+            let select = try database.prepare("SELECT kid, node, jwk, created_at, expires_at FROM fleet_peer_keys ORDER BY created_at")
+            var keys: [PublishedKey] = []
+            while try select.step() {
+                guard case .object(let jwk)? = try? JSONParser().parse(try select.text(2)) else {
+                    throw select.corrupt(2, "is not a JSON object")
+                }
+                let expiresAt: Int64? = select.isNull(4) ? nil : try select.integer(4)
+                keys.append(
+                    PublishedKey(kid: try select.text(0), jwk: jwk, createdAt: try select.integer(3), expiresAt: expiresAt, node: try select.text(1)))
+            }
+            return keys
+        }
+    }
+
+    public func cachePeerKeys(_ keys: [PublishedKey]) async throws(StoreError) {
+        try await perform { database throws(StoreError) in
+            try database.execute("DELETE FROM fleet_peer_keys")
+            let insert = try database.prepare(
+                "INSERT OR REPLACE INTO fleet_peer_keys (kid, node, jwk, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+            for key in keys {
+                try insert.run([
+                    .text(key.kid), .text(key.node), .text(JSONWriter.string(.object(key.jwk))), .integer(key.createdAt),
+                    key.expiresAt.map(SQLiteValue.integer) ?? .null,
+                ])
+            }
         }
     }
 

@@ -1,10 +1,12 @@
 import AuthdClient
+import AuthdCore
 import AuthdProtocol
 import Foundation
+import Synchronization
 import Testing
 
 /// The fleet against a real PostgreSQL 15 started by the tests: three authd nodes in this process.
-@Suite("A fleet of nodes on one PostgreSQL", .serialized, .enabled(if: PostgresServer.isInstalled, "needs Debian's postgresql-15"))
+@Suite("A fleet of nodes on one PostgreSQL", .serialized)
 struct FleetTests {
     /// The code `body` threw, or nil if it succeeded.
     static func code(_ body: () async throws(AuthdError) -> some Any) async -> AuthdError.Code? {
@@ -26,6 +28,16 @@ struct FleetTests {
         let fleet = try await TestFleet(postgres: postgres)
         let token = try await fleet[0].client().issue(subject: "alice").accessToken
         for node in fleet.nodes { #expect(try await node.client().verify(token: token).subject == "alice") }
+
+        // Every node serves every node's keys.
+        // (Nodes announce their keys: the first node learns those of the nodes started after it.)
+        var kids: [String] = []
+        for node in fleet.nodes { kids.append(try await node.client().status().activeKid) }
+        #expect(
+            await eventually {
+                let published = Set(((try? await fleet[0].client().jwks().keys) ?? []).compactMap { $0["kid"]?.stringValue })
+                return kids.allSatisfy(published.contains)
+            })
 
         let revoked = try await fleet[1].client().revoke(.token(token))
         #expect(revoked.revoked == 1 && revoked.propagated == true)
@@ -66,16 +78,29 @@ struct FleetTests {
         // The loser's presentation revoked the family everywhere: the winner's token too.
         for node in fleet.nodes { #expect(await eventually { await Self.isRevoked(refreshed.accessToken, on: node) }) }
 
+        // Failed logins count across the fleet: spread over the three nodes, the fifth locks the
+        // name out everywhere (the default is 5 failures).
+        for attempt in 0..<5 {
+            let code = await Self.code { () async throws(AuthdError) in
+                try await fleet[attempt % 3].client().login(username: "carol", password: "wrong \(attempt)")
+            }
+            #expect(code == .invalidCredentials)
+        }
+        for node in fleet.nodes {
+            let code = await Self.code { () async throws(AuthdError) in try await node.client().login(username: "carol", password: "correct horse") }
+            #expect(code == .tooManyAttempts)
+        }
+
         // A password change on B revokes carol's sessions on every node.
         _ = try await fleet[1].client().setPassword(of: "carol", to: "battery staple")
         for node in fleet.nodes { #expect(await eventually { await Self.isRevoked(login.accessToken, on: node) }) }
         await fleet.stop()
     }
 
-    @Test("the feed's connections killed with pg_terminate_backend: no revocation is lost")
+    @Test("the feed's connections killed with pg_terminate_backend: no revocation is lost (HS256: one secret on every node)")
     func listenerKilled() async throws {
         let postgres = try await PostgresServer()
-        let fleet = try await TestFleet(postgres: postgres)
+        let fleet = try await TestFleet(postgres: postgres, hs256: true)
         var tokens: [String] = []
         for round in 0..<5 {
             _ = try await postgres.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'authd % feed'")
@@ -125,4 +150,88 @@ struct FleetTests {
         #expect(try await fleet[2].client().status().fleet?.connected == false)
         await fleet.stop()
     }
+
+    @Test("key rotation on one node under verify load on the others: zero failures")
+    func rotationUnderLoad() async throws {
+        let postgres = try await PostgresServer()
+        // One clock for the fleet, moved past the rotation interval by hand.
+        let clock = ManualUnixClock(Int64(Date().timeIntervalSince1970))
+        let fleet = try await TestFleet(postgres: postgres, tokensConfig: "key_rotation_interval = 60\n", clock: clock)
+        let oldKid = try await fleet[0].client().status().activeKid
+        let tokens = Locked([try await fleet[0].client().issue(subject: "kate").accessToken])
+        let failures = Locked<[String]>([])
+        let verified = Locked([0, 0, 0])
+        let running = Locked(true)
+        let load = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for index in [1, 2] {
+                    group.addTask {
+                        let client = fleet[index].client()
+                        while running.withLock({ $0 }) {
+                            let token = tokens.withLock { $0.last! }
+                            do {
+                                _ = try await client.verify(token: token)
+                                verified.withLock { $0[index] += 1 }
+                            } catch {
+                                failures.withLock { $0.append("node \(index): \(error)") }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        clock.advance(by: 60)
+        #expect(await eventually { (try? await fleet[0].client().status().activeKid).map { $0 != oldKid } ?? false })
+        let fresh = try await fleet[0].client().issue(subject: "kate").accessToken
+        tokens.withLock { $0.append(fresh) }
+        let before = verified.withLock { $0 }
+        #expect(await eventually { verified.withLock { $0[1] > before[1] + 50 && $0[2] > before[2] + 50 } })
+        running.withLock { $0 = false }
+        await load.value
+        let failed = failures.withLock { $0 }
+        #expect(failed.isEmpty, "\(failed.count) failures: \(failed.prefix(3))")
+        // The retired key still verifies its tokens everywhere.
+        for node in fleet.nodes { #expect(try await node.client().verify(token: tokens.withLock { $0[0] }).subject == "kate") }
+        await fleet.stop()
+    }
+
+    @Test("refusals at start (exit 78): a wrong password, a group-readable password file; the password is never printed")
+    func refusalsAtStart() async throws {
+        let postgres = try await PostgresServer()
+        let directory = TemporaryDirectory()
+        let passwordPath = directory.path + "/db-password"
+        func start() async throws -> CommandResult {
+            try """
+                [fleet]
+                database = "\(postgres.url)"
+                password_file = "\(passwordPath)"
+                """.write(toFile: directory.path + "/authd.toml", atomically: true, encoding: .utf8)
+            return try await runCommand(
+                Binaries.authd,
+                ["--socket", directory.path + "/authd.sock", "--state-dir", directory.path + "/state", "--config", directory.path + "/authd.toml"],
+                timeout: .seconds(60))
+        }
+        let wrong = "not-the-password-\(UUID().uuidString)"
+        try (wrong + "\n").write(toFile: passwordPath, atomically: true, encoding: .utf8)
+        chmod(passwordPath, 0o600)
+        let refused = try await start()
+        #expect(refused.status == 78, "\(refused.stderr)")
+        #expect(refused.stderr.contains("password authentication failed"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains(wrong) && !refused.stdout.contains(wrong))
+
+        try postgres.writePasswordFile(passwordPath)
+        chmod(passwordPath, 0o640)
+        let unsafe = try await start()
+        #expect(unsafe.status == 78)
+        #expect(unsafe.stderr.contains(passwordPath) && unsafe.stderr.contains("0640"), "\(unsafe.stderr)")
+        #expect(!unsafe.stderr.contains(postgres.password))
+    }
+}
+
+
+/// A value behind a mutex that tasks can share.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<Result>(_ body: (inout Value) -> Result) -> Result { mutex.withLock { body(&$0) } }
 }

@@ -71,21 +71,37 @@ package final class KeyRing: Sendable {
     /// - Returns: whether a new key became active.
     @discardableResult
     package func rotateIfDue(now: Int64) throws(StartupError) -> Bool {
+        try install(successorIfDue(now: now), now: now)
+    }
+
+    /// A new key, not yet stored or active, if a rotation is due at `now`; `nil` otherwise. A
+    /// fleet node publishes it before passing it to ``install(_:now:)``.
+    package func successorIfDue(now: Int64) -> SigningKey? {
+        guard directory != nil else { return nil }
+        let active = keySet.active
+        guard now - active.createdAt >= policy.rotationInterval || active.algorithm != policy.algorithm else { return nil }
+        // Never create a key dated before the active one, even if the clock went backwards.
+        return SigningKey.generate(policy.algorithm, createdAt: max(now, active.createdAt + 1))
+    }
+
+    /// Stores `successor` (if any) and makes it the active key, then drops retired keys past
+    /// their retention.
+    ///
+    /// - Returns: whether a new key became active.
+    @discardableResult
+    package func install(_ successor: SigningKey?, now: Int64) throws(StartupError) -> Bool {
         guard let directory else { return false }
         return try rotation.withLock { _ throws(StartupError) -> Bool in
             var keys = keySet.keys
             let active = keys[keys.count - 1]
-            let due = now - active.createdAt >= policy.rotationInterval || active.algorithm != policy.algorithm
-            if due {
-                // Never create a key dated before the active one, even if the clock went backwards.
-                let key = SigningKey.generate(policy.algorithm, createdAt: max(now, active.createdAt + 1))
-                try directory.store(key)
-                keys.append(key)
+            if let successor {
+                try directory.store(successor)
+                keys.append(successor)
                 logger.notice(
                     "rotated the signing key",
                     metadata: [
-                        AuditEvent.metadataKey: "\(AuditEvent.keyRotated.messageID)", "authd.kid": "\(key.kid)",
-                        "authd.retired_kid": "\(active.kid)", "authd.alg": "\(key.algorithm)",
+                        AuditEvent.metadataKey: "\(AuditEvent.keyRotated.messageID)", "authd.kid": "\(successor.kid)",
+                        "authd.retired_kid": "\(active.kid)", "authd.alg": "\(successor.algorithm)",
                     ])
             }
             var kept: [SigningKey] = []
@@ -100,7 +116,16 @@ package final class KeyRing: Sendable {
             }
             let snapshot = KeySet(keys: kept)
             current.withLock { $0 = snapshot }
-            return due
+            return successor != nil
+        }
+    }
+
+    /// When each of this node's keys stops verifying (its retirement plus the retention), or
+    /// `nil` for the active key, whose retirement is not yet known.
+    package func expiries() -> [(key: SigningKey, expiresAt: Int64?)] {
+        let keys = keySet.keys
+        return keys.enumerated().map { index, key in
+            (key, index + 1 < keys.count ? keys[index + 1].createdAt + policy.retention : nil)
         }
     }
 

@@ -12,6 +12,9 @@ package struct SigningKey: Sendable {
         case ed25519(Curve25519.Signing.PrivateKey, Curve25519.Signing.PublicKey)
         case es256(P256.Signing.PrivateKey, P256.Signing.PublicKey)
         case hs256(SymmetricKey)
+        /// Another fleet node's key: it verifies, it never signs here.
+        case ed25519Peer(Curve25519.Signing.PublicKey)
+        case es256Peer(P256.Signing.PublicKey)
     }
 
     /// The key id: the RFC 7638 thumbprint of the public key, or a hash-derived id for HMAC.
@@ -25,9 +28,17 @@ package struct SigningKey: Sendable {
     /// The key's algorithm.
     package var algorithm: SigningAlgorithm {
         switch material {
-        case .ed25519: .edDSA
-        case .es256: .es256
+        case .ed25519, .ed25519Peer: .edDSA
+        case .es256, .es256Peer: .es256
         case .hs256: .hs256
+        }
+    }
+
+    /// Whether this is another node's key (public only).
+    package var isPeer: Bool {
+        switch material {
+        case .ed25519Peer, .es256Peer: true
+        case .ed25519, .es256, .hs256: false
         }
     }
 
@@ -38,8 +49,8 @@ package struct SigningKey: Sendable {
         self.kid = kid
         let algorithmName: String =
             switch material {
-            case .ed25519: "EdDSA"
-            case .es256: "ES256"
+            case .ed25519, .ed25519Peer: "EdDSA"
+            case .es256, .es256Peer: "ES256"
             case .hs256: "HS256"
             }
         let header: JSONObject = ["alg": .string(algorithmName), "typ": "at+jwt", "kid": .string(kid)]
@@ -78,12 +89,35 @@ package struct SigningKey: Sendable {
         }
     }
 
+    /// Another node's key from the JWK it published. The key id is recomputed from the key (RFC
+    /// 7638) and must equal the published one, and the JWK must name the key's own algorithm:
+    /// nothing a row in the database says is taken on trust.
+    package static func peer(jwk: JSONObject, createdAt: Int64) -> SigningKey? {
+        guard case .string(let kty)? = jwk["kty"], case .string(let crv)? = jwk["crv"], case .string(let alg)? = jwk["alg"],
+            case .string(let kid)? = jwk["kid"], case .string(let xText)? = jwk["x"], let x = Base64URL.decode(xText)
+        else { return nil }
+        let key: SigningKey
+        switch (kty, crv, alg) {
+        case ("OKP", "Ed25519", "EdDSA"):
+            guard let publicKey = try? Curve25519.Signing.PublicKey(rawRepresentation: x) else { return nil }
+            key = SigningKey(material: .ed25519Peer(publicKey), createdAt: createdAt)
+        case ("EC", "P-256", "ES256"):
+            guard case .string(let yText)? = jwk["y"], let y = Base64URL.decode(yText), x.count == 32, y.count == 32,
+                let publicKey = try? P256.Signing.PublicKey(rawRepresentation: x + y)
+            else { return nil }
+            key = SigningKey(material: .es256Peer(publicKey), createdAt: createdAt)
+        default:
+            return nil
+        }
+        return key.kid == kid ? key : nil
+    }
+
     /// The raw private key, for the key store.
     var privateKeyBytes: [UInt8] {
         switch material {
         case .ed25519(let key, _): Array(key.rawRepresentation)
         case .es256(let key, _): Array(key.rawRepresentation)
-        case .hs256: []
+        case .hs256, .ed25519Peer, .es256Peer: []
         }
     }
 
@@ -93,16 +127,17 @@ package struct SigningKey: Sendable {
         case .ed25519(let key, _): return Array(try key.signature(for: input))
         case .es256(let key, _): return Array(try key.signature(for: input).rawRepresentation)
         case .hs256(let key): return Array(HMAC<SHA256>.authenticationCode(for: input, using: key))
+        case .ed25519Peer, .es256Peer: throw StartupError("another node's key cannot sign here")
         }
     }
 
     /// Checks a signature over the JWS signing input. HMAC is compared in constant time.
     package func isValidSignature(_ signature: [UInt8], for input: UnsafeRawBufferPointer) -> Bool {
         switch material {
-        case .ed25519(_, let publicKey):
+        case .ed25519(_, let publicKey), .ed25519Peer(let publicKey):
             guard signature.count == 64 else { return false }
             return publicKey.isValidSignature(signature, for: input)
-        case .es256(_, let publicKey):
+        case .es256(_, let publicKey), .es256Peer(let publicKey):
             guard signature.count == 64, let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: signature)
             else { return false }
             return publicKey.isValidSignature(parsed, for: input)
@@ -124,9 +159,9 @@ package struct SigningKey: Sendable {
     /// The members RFC 7638 hashes, in its lexicographic order.
     private static func thumbprintMembers(_ material: Material) -> JSONObject? {
         switch material {
-        case .ed25519(_, let publicKey):
+        case .ed25519(_, let publicKey), .ed25519Peer(let publicKey):
             return ["crv": "Ed25519", "kty": "OKP", "x": .string(Base64URL.encode(publicKey.rawRepresentation))]
-        case .es256(_, let publicKey):
+        case .es256(_, let publicKey), .es256Peer(let publicKey):
             let point = Array(publicKey.rawRepresentation)
             return [
                 "crv": "P-256", "kty": "EC",

@@ -47,19 +47,24 @@ public final class FleetHealth: Sendable {
     /// The state now.
     public var snapshot: Snapshot {
         let now = clock.now()
-        return state.withLock { state in
+        let snapshot = state.withLock { state in
             let staleness = max(0, now - state.lastCaughtUp)
             return Snapshot(
                 connected: state.connected, appliedSequence: state.appliedSequence, staleness: staleness,
                 isStale: staleness > maximumStaleness)
         }
+        refusing.store(onStale == .refuse && snapshot.isStale, ordering: .relaxed)
+        return snapshot
     }
 
     /// Whether the node is connected now.
     public var isConnected: Bool { state.withLock { $0.connected } }
 
-    /// Whether other nodes' tokens must be refused now (`on_stale = "refuse"` and stale).
-    public var refusesPeerTokens: Bool { onStale == .refuse && snapshot.isStale }
+    /// Whether other nodes' tokens must be refused now (`on_stale = "refuse"` and stale). A flag
+    /// read on every verify of a peer's token, kept current by ``snapshot`` (which the fleet
+    /// engine reads twice a second) and by ``caughtUp(through:)``.
+    public var refusesPeerTokens: Bool { refusing.load(ordering: .relaxed) }
+    private let refusing = Atomic<Bool>(false)
 
     /// The feed was read to its end, through event `sequence`, at the current time.
     public func caughtUp(through sequence: Int64) {
@@ -69,7 +74,16 @@ public final class FleetHealth: Sendable {
             state.appliedSequence = max(state.appliedSequence, sequence)
             state.lastCaughtUp = now
         }
+        refusing.store(false, ordering: .relaxed)
     }
+
+    /// The position read from the local cache at start.
+    public func restore(appliedSequence: Int64) {
+        state.withLock { $0.appliedSequence = max($0.appliedSequence, appliedSequence) }
+    }
+
+    /// The database answered (at start, before the feed has caught up): ops may use it.
+    public func reachable() { state.withLock { $0.connected = true } }
 
     /// The connection was lost or could not be made.
     public func disconnected() { state.withLock { $0.connected = false } }

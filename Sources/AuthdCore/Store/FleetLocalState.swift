@@ -25,6 +25,19 @@ public protocol FleetLocalState: Sendable {
 
     /// Deletes what expired before `now`.
     func prune(now: Int64) async throws(StoreError)
+
+    /// Ids of this node's keys known to be committed in the shared database, so that a node
+    /// restarted while the database is down keeps issuing with a key the fleet knows.
+    func publishedKeyIDs() async throws(StoreError) -> Set<String>
+
+    /// Records that these keys are committed in the shared database.
+    func markKeysPublished(_ kids: [String]) async throws(StoreError)
+
+    /// The other nodes' keys as last read from the shared database.
+    func cachedPeerKeys() async throws(StoreError) -> [PublishedKey]
+
+    /// Replaces the cached keys of other nodes with `keys`.
+    func cachePeerKeys(_ keys: [PublishedKey]) async throws(StoreError)
 }
 
 /// A revocation made on this node, with the id that makes publishing it idempotent: a node that

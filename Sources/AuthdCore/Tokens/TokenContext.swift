@@ -6,4 +6,6 @@ package struct TokenContext: Sendable {
     let counters: AuthdCounters
     let denylist: Denylist
     let cache: VerifiedTokenCache
+    /// Other fleet nodes' keys; `nil` on a single host.
+    let fleet: FleetKeys?
 }

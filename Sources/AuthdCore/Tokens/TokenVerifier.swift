@@ -31,7 +31,8 @@ public struct TokenVerifier: Sendable {
         if let rolesAll = request.rolesAll, rolesAll.isEmpty { throw .badRequest("field 'roles_all' must not be empty") }
         do {
             let verified: VerifiedToken
-            if let cached = context.cache.lookup(request.token) {
+            // A stale node that refuses other nodes' tokens must not answer one from the cache.
+            if context.fleet?.health.refusesPeerTokens != true, let cached = context.cache.lookup(request.token) {
                 verified = cached
             } else {
                 verified = try structure(verifiedClaims(request.token))
@@ -86,11 +87,34 @@ public struct TokenVerifier: Sendable {
             throw invalid("header 'typ' must be at+jwt")
         }
         guard case .string(let kid)? = header["kid"] else { throw invalid("header has no 'kid'") }
-        guard let key = keyRing.keySet.key(withID: kid) else { throw invalid("unknown key id") }
+        var found = keyRing.keySet.key(withID: kid)
+        if found == nil { found = try peerKey(kid) }
+        guard let key = found else { throw invalid("unknown key id") }
         guard case .string(let alg)? = header["alg"], alg == key.algorithm.name else {
             throw invalid("header 'alg' does not match the key's algorithm")
         }
         return key
+    }
+
+    /// Another fleet node's key, unless this node is too stale to vouch for its tokens.
+    private func peerKey(_ kid: String) throws(AuthdError) -> SigningKey? {
+        guard let fleet = context.fleet, let key = fleet.peer(withID: kid) else { return nil }
+        if fleet.health.refusesPeerTokens {
+            throw AuthdError(
+                .fleetUnavailable,
+                "this node has not caught up with the fleet for over \(fleet.health.maximumStaleness) s; it refuses other nodes' tokens (on_stale = \"refuse\")")
+        }
+        return key
+    }
+
+    /// Whether `token` names a key id that neither this node nor a known peer has: a fleet node
+    /// then re-reads the fleet's keys (a peer may have just rotated) before refusing it.
+    public func referencesUnknownKey(_ token: String) -> Bool {
+        let bytes = Array(token.utf8.prefix(configuration.limits.maximumTokenBytes))
+        guard let dot = bytes.firstIndex(of: UInt8(ascii: ".")), let header = try? decodeObject(bytes[..<dot], part: "header"),
+            case .string(let kid)? = header["kid"]
+        else { return false }
+        return keyRing.keySet.key(withID: kid) == nil && context.fleet?.peer(withID: kid) == nil
     }
 
     /// RFC 9068 §4: `at+jwt`, or the full media type; media types compare case-insensitively.

@@ -19,7 +19,7 @@ public struct AccountService: Sendable {
     public let configuration: AccountConfiguration
     /// The password hasher (bounded concurrency).
     public let hasher: PasswordHasher
-    private let throttle: LoginThrottle
+    private let throttle: any FailedLoginCounter
     private let store: any AuthdStore
     private let refresher: RefreshService
     private let clock: any UnixClock
@@ -29,12 +29,12 @@ public struct AccountService: Sendable {
     /// - Throws: ``StartupError`` when libargon2 refuses the configured parameters.
     public init(
         configuration: AccountConfiguration, store: any AuthdStore,
-        clock: any UnixClock = SystemUnixClock()
+        clock: any UnixClock = SystemUnixClock(), throttle: (any FailedLoginCounter)? = nil
     ) throws(StartupError) {
         self.configuration = configuration
         self.hasher = try PasswordHasher(
             parameters: configuration.argon2, maximumConcurrentHashes: configuration.maximumConcurrentHashes)
-        self.throttle = LoginThrottle(policy: configuration.throttle)
+        self.throttle = throttle ?? LoginThrottle(policy: configuration.throttle)
         self.store = store
         self.refresher = RefreshService(store: store, clock: clock)
         self.clock = clock
@@ -57,7 +57,13 @@ public struct AccountService: Sendable {
         guard !audience.isEmpty, audience.allSatisfy(allowed.contains) else {
             throw refuse(.init(.permissionDenied, "login may only ask for the audiences \(allowed)"), "audience_not_allowed")
         }
-        if let wait = throttle.retryAfter(request.username, now: clock.now()) {
+        let wait: Int64?
+        do {
+            wait = try await throttle.retryAfter(request.username, now: clock.now())
+        } catch {
+            throw refuse(error.authdError("cannot read the failed logins"), "storage_failure")
+        }
+        if let wait {
             throw refuse(.init(.tooManyAttempts, "too many failed logins for this user; try again in \(wait) s"), "throttled")
         }
         let user: UserRecord?
@@ -74,10 +80,17 @@ public struct AccountService: Sendable {
         }
         guard let user, matches, !user.disabled else {
             let reason = user == nil ? "unknown_user" : (!matches ? "wrong_password" : "disabled")
-            let lockedOut = throttle.recordFailure(request.username, now: clock.now())
+            // Counted before the refusal goes out; if it cannot be counted, the login is refused
+            // all the same (and the failure is not lost silently: the reason says so).
+            let lockedOut: Bool
+            do {
+                lockedOut = try await throttle.recordFailure(request.username, now: clock.now())
+            } catch {
+                throw refuse(.init(.invalidCredentials, "wrong username or password"), reason + ",not_counted")
+            }
             throw refuse(.init(.invalidCredentials, "wrong username or password"), lockedOut ? reason + ",locked_out" : reason)
         }
-        throttle.recordSuccess(request.username)
+        await throttle.recordSuccess(request.username)
         let result: IssueResult
         do {
             try await tokens.waitUntilIssuable(subject: user.username)

@@ -1,5 +1,16 @@
 import Synchronization
 
+/// Where failed logins are counted: in memory on one host, or in the shared database of a fleet
+/// (so that an attacker cannot multiply attempts by the number of hosts).
+public protocol FailedLoginCounter: Sendable {
+    /// Seconds until `username` may try again, or `nil` if it may now.
+    func retryAfter(_ username: String, now: Int64) async throws(StoreError) -> Int64?
+    /// Counts a failure; returns whether the username is now locked out.
+    func recordFailure(_ username: String, now: Int64) async throws(StoreError) -> Bool
+    /// Forgets the failures of a user who just logged in.
+    func recordSuccess(_ username: String) async
+}
+
 /// Slows down password guessing: after `maximumFailures` failed logins for one username within
 /// `window` seconds, logins for that username are refused without checking the password for
 /// `lockout` seconds after the last failure.
@@ -7,7 +18,7 @@ import Synchronization
 /// It counts by username whether or not the user exists, so it reveals nothing about which
 /// names are real. It lives in memory: a restart forgets it, which only ever makes authd more
 /// lenient, never locks anybody out for good.
-public final class LoginThrottle: Sendable {
+public final class LoginThrottle: FailedLoginCounter, Sendable {
     /// The throttle's settings: the `max_failures`, `failure_window` and `lockout` keys of `[users]`.
     public struct Policy: Sendable, Equatable {
         /// Failures within the window that start a lockout; 0 turns throttling off.
@@ -33,13 +44,16 @@ public final class LoginThrottle: Sendable {
 
     /// Seconds until `username` may try again, or `nil` if it may now.
     public func retryAfter(_ username: String, now: Int64) -> Int64? {
-        guard policy.maximumFailures > 0 else { return nil }
-        return failures.withLock { failures -> Int64? in
-            guard let times = failures[username], let last = times.last else { return nil }
-            let recent = times.filter { $0 > now - policy.window }
-            guard recent.count >= policy.maximumFailures, last + policy.lockout > now else { return nil }
-            return last + policy.lockout - now
-        }
+        failures.withLock { failures in Self.retryAfter(failures: failures[username] ?? [], now: now, policy: policy) }
+    }
+
+    /// The rule, whoever counts: after `maximumFailures` failures within `window`, wait until
+    /// `lockout` after the last one. `failures` are the times of the failures, oldest first.
+    public static func retryAfter(failures times: [Int64], now: Int64, policy: Policy) -> Int64? {
+        guard policy.maximumFailures > 0, let last = times.last else { return nil }
+        let recent = times.filter { $0 > now - policy.window }
+        guard recent.count >= policy.maximumFailures, last + policy.lockout > now else { return nil }
+        return last + policy.lockout - now
     }
 
     /// Counts a failure; returns whether the username is now locked out.

@@ -1,4 +1,5 @@
 public import AuthdCore
+import AuthdPostgresStore
 import AuthdSQLiteStore
 public import Logging
 public import ServiceLifecycle
@@ -79,19 +80,24 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
         let clock = environment.clock
         let counters = AuthdCounters()
         let denylist = Denylist()
+        let fleetConfiguration = environment.store == nil ? settings.configuration.fleet : nil
+        let fleetHealth = fleetConfiguration.map { FleetHealth(configuration: $0, appliedSequence: 0, clock: clock) }
         let tokens = CurrentTokens(
             try TokenService(
                 configuration: settings.configuration.tokens, stateDirectory: settings.stateDirectory, clock: clock,
-                counters: counters, denylist: denylist, logger: logger))
+                counters: counters, denylist: denylist, fleet: fleetHealth.map { FleetKeys(health: $0) }, logger: logger))
         let store: any AuthdStore
         var storeServices: [any Service] = []
-        var fleetHealth: FleetHealth?
-        if environment.store == nil, let fleet = settings.configuration.fleet {
+        var keyService: FleetKeyService?
+        var loginThrottle: (any FailedLoginCounter)?
+        if let fleet = fleetConfiguration, let fleetHealth {
             let assembly = try await FleetAssembly.assemble(
-                fleet, stateDirectory: settings.stateDirectory, denylist: denylist, clock: clock, logger: logger)
+                fleet, stateDirectory: settings.stateDirectory, health: fleetHealth, tokens: tokens, denylist: denylist, clock: clock,
+                logger: logger)
             store = assembly.store
             storeServices = assembly.services
-            fleetHealth = assembly.health
+            keyService = assembly.keyService
+            loginThrottle = FleetLoginThrottle(database: assembly.store.database, policy: settings.configuration.users.throttle)
             denylist.load(assembly.snapshot)
         } else {
             do throws(StoreError) {
@@ -110,11 +116,18 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
             "revocations loaded",
             metadata: ["authd.revoked_tokens": "\(loaded.tokens)", "authd.revoked_subjects": "\(loaded.subjects)"])
         let policy = CurrentPolicy(settings.configuration.policy)
+        var refreshKeys: (@Sendable () async -> Bool)?
+        var keyPublisher: KeyRotationService.Publisher?
+        if let keyService {
+            refreshKeys = { await keyService.refreshForUnknownKey() }
+            keyPublisher = (node: keyService.node, publish: { keys throws(StoreError) in try await keyService.publish(keys) })
+        }
         let handler = RequestHandler(
             tokens: tokens, policy: policy, revoker: Revoker(store: store, clock: clock),
             refresher: RefreshService(store: store, clock: clock),
-            accounts: try AccountService(configuration: settings.configuration.users, store: store, clock: clock),
-            version: environment.version, fleet: fleetHealth, logger: logger)
+            accounts: try AccountService(configuration: settings.configuration.users, store: store, clock: clock, throttle: loginThrottle),
+            version: environment.version, fleet: fleetHealth,
+            refreshKeys: refreshKeys, logger: logger)
         let notifier = environment.notifier
         let server = AuthdServer(
             configuration: .init(settings.configuration.server, address: environment.inheritedSocket ?? .unixDomainSocket(path: settings.socketPath)),
@@ -126,7 +139,8 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
         // The database pool first: services shut down in reverse order, and it must outlive its users.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = storeServices.map { .init(service: $0) } + [
             .init(service: server),
-            .init(service: KeyRotationService(tokens: tokens, logger: logger)),
+            .init(
+                service: KeyRotationService(tokens: tokens, publish: keyPublisher, logger: logger)),
             .init(service: RevocationPruningService(store: store, denylist: denylist, clock: clock, logger: logger)),
         ]
         if let reloadSettings = environment.reloadSettings {

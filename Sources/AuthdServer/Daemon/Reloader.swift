@@ -27,7 +27,7 @@ struct Reloader: Sendable {
         }
         let reloaded = try TokenService(
             configuration: fresh.configuration.tokens, stateDirectory: fresh.stateDirectory, clock: clock, counters: counters,
-            denylist: denylist, logger: logger)
+            denylist: denylist, fleet: tokens.service.fleet, logger: logger)
         tokens.replace(with: reloaded)
         policy.replace(with: fresh.configuration.policy)
     }

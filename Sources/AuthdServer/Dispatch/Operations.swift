@@ -59,7 +59,7 @@ extension RequestHandler {
     static let operations: [String: Operation] = {
         let all: [Operation] = [
             Operation(VerifyRequest.self, access: .anyPeer) { handler, request, context throws(AuthdError) in
-                .encoded(try handler.verify(request, tokens: context.tokens).encodedResult)
+                .encoded(try await handler.verify(request, tokens: context.tokens).encodedResult)
             },
             Operation(IssueRequest.self, access: .grant("issue"), handler: { $0.issue }),
             Operation(RefreshRequest.self, access: .anyPeer, handler: { $0.refresh }),

@@ -24,13 +24,15 @@ public final class RequestHandler: Sendable {
     private let startedAt: UInt64
     private let version: String
     private let fleet: FleetHealth?
+    private let refreshKeys: (@Sendable () async -> Bool)?
 
     /// A handler serving the tokens in force in `tokens`, recording revocations with `revoker`.
     public init(
         tokens: CurrentTokens, policy: CurrentPolicy, revoker: Revoker, refresher: RefreshService, accounts: AccountService,
-        version: String, fleet: FleetHealth? = nil, logger: Logger
+        version: String, fleet: FleetHealth? = nil, refreshKeys: (@Sendable () async -> Bool)? = nil, logger: Logger
     ) {
         self.fleet = fleet
+        self.refreshKeys = refreshKeys
         self.current = tokens
         self.accounts = accounts
         self.policy = policy
@@ -51,7 +53,7 @@ public final class RequestHandler: Sendable {
         if let (id, token) = line.withUnsafeReadableBytes(VerifyLineShortcut.match) {
             let reply: Result<OperationReply, AuthdError>
             do {
-                reply = .success(.encoded(try verify(VerifyRequest(token: token), tokens: current.service).encodedResult))
+                reply = .success(.encoded(try await verify(VerifyRequest(token: token), tokens: current.service).encodedResult))
             } catch {
                 reply = .failure(error)
             }
@@ -216,9 +218,19 @@ public final class RequestHandler: Sendable {
     }
 
     /// The one way a token is verified for a reply: the shortcut and the full parser both end here.
-    func verify(_ request: VerifyRequest, tokens: TokenService) throws(AuthdError) -> VerifiedToken {
-        do {
-            return try tokens.verifier.verifiedToken(request)
+    ///
+    /// On a fleet node, a token signed by a key it does not know yet (another node has just
+    /// rotated) makes it re-read the fleet's keys once, rate-limited, and try again.
+    func verify(_ request: VerifyRequest, tokens: TokenService) async throws(AuthdError) -> VerifiedToken {
+        do throws(AuthdError) {
+            do throws(AuthdError) {
+                return try tokens.verifier.verifiedToken(request)
+            } catch {
+                guard error.code == .invalidToken, let refreshKeys, tokens.verifier.referencesUnknownKey(request.token),
+                    await refreshKeys()
+                else { throw error }
+                return try tokens.verifier.verifiedToken(request)
+            }
         } catch {
             // The token itself is never logged: it is a bearer credential.
             logger.info(

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
+import Testing
 
 /// What a test needs of a running daemon, whether it runs in this process or as the binary.
 protocol TestDaemon: Sendable {
@@ -73,9 +74,30 @@ final class InProcessDaemon: TestDaemon, @unchecked Sendable {
 
     var log: String { logs.text }
 
+    /// Shuts down gracefully. A daemon that has not stopped within two minutes fails the test
+    /// with its log (and is then cancelled), so a shutdown that hangs is a failure, not a stuck suite.
     @discardableResult
     func stop() async -> Int32 {
         await group.triggerGracefulShutdown()
+        let running = self.running
+        let stopped = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                _ = await running.value
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(120))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        guard stopped else {
+            Issue.record("the in-process daemon did not stop within 120 s; its log:\n\(log.suffix(20_000))")
+            running.cancel()
+            return -1
+        }
         return await running.value
     }
 

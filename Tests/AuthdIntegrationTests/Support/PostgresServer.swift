@@ -23,11 +23,11 @@ final class PostgresServer: @unchecked Sendable {
     /// The URL a node's `fleet.database` names.
     var url: String { "postgresql://authd@127.0.0.1:\(port)/authd" }
 
-    /// Whether PostgreSQL 15 is installed (`.ci/run` installs it).
-    static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: binaries + "/initdb") }
-
     /// Creates and starts a cluster; returns once it accepts connections.
     init() async throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binaries + "/initdb") else {
+            throw DaemonError("PostgreSQL 15 is not installed: `make deps` installs Debian's postgresql-15")
+        }
         directory = TemporaryDirectory()
         password = UUID().uuidString
         port = try Self.freePort()

@@ -1,4 +1,5 @@
 import AuthdClient
+import AuthdCore
 import Foundation
 
 /// Several authd nodes in this process, each with its own socket, state directory and node name,
@@ -8,14 +9,22 @@ final class TestFleet: @unchecked Sendable {
     private(set) var nodes: [InProcessDaemon]
     let names: [String]
     private let extraConfig: String
+    private let tokensConfig: String
     private let secret: String
+    private let clock: any UnixClock
 
-    /// Starts `names.count` nodes against `postgres`.
-    init(postgres: PostgresServer, names: [String] = ["node-a", "node-b", "node-c"], extraConfig: String = "") async throws {
+    /// Starts `names.count` nodes against `postgres`. Each node has its own EdDSA keys unless
+    /// `tokensConfig` says otherwise (`hs256` gives them one shared secret).
+    init(
+        postgres: PostgresServer, names: [String] = ["node-a", "node-b", "node-c"], tokensConfig: String = "", hs256: Bool = false,
+        extraConfig: String = "", clock: any UnixClock = SystemUnixClock()
+    ) async throws {
         self.postgres = postgres
         self.names = names
         self.extraConfig = extraConfig
+        self.clock = clock
         self.secret = (0..<48).map { _ in String(UInt8.random(in: 0...15), radix: 16) }.joined()
+        self.tokensConfig = hs256 ? "algorithm = \"HS256\"\n" + tokensConfig : tokensConfig
         nodes = []
         for name in names { nodes.append(try await start(name, directory: TemporaryDirectory())) }
     }
@@ -29,11 +38,11 @@ final class TestFleet: @unchecked Sendable {
         chmod(secretPath, 0o600)
         let passwordPath = directory.path + "/db-password"
         try postgres.writePasswordFile(passwordPath)
+        let hs256 = tokensConfig.contains("HS256") ? "hmac_secret_file = \"\(secretPath)\"\n" : ""
         return """
             [tokens]
-            algorithm = "HS256"
-            hmac_secret_file = "\(secretPath)"
             leeway = 0
+            \(hs256)\(tokensConfig)
 
             [fleet]
             database = "\(postgres.url)"
@@ -44,7 +53,7 @@ final class TestFleet: @unchecked Sendable {
     }
 
     private func start(_ name: String, directory: TemporaryDirectory) async throws -> InProcessDaemon {
-        try await InProcessDaemon(config: try config(name, directory: directory), directory: directory)
+        try await InProcessDaemon(config: try config(name, directory: directory), directory: directory, clock: clock)
     }
 
     /// Stops node `index` and starts it again on the same state.
