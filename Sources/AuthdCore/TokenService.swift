@@ -68,7 +68,7 @@ public final class TokenService: Sendable {
     ///
     /// - Throws: `token_revoked` when the subject's tokens are revoked until a later time.
     public func waitUntilIssuable(subject: String) async throws(AuthdError) {
-        if let fleet, configuration.algorithm != .hs256, !fleet.isPublished(activeKeyID) {
+        if activeKeyAwaitsPublication {
             throw AuthdError(
                 .fleetUnavailable, "this node's signing key is not yet published to the fleet database; it issues once it is")
         }
@@ -86,6 +86,13 @@ public final class TokenService: Sendable {
     /// other node's. Empty for HS256.
     public func jwks() -> JWKSResult {
         JWKSResult(keys: keyRing.keySet.keys.compactMap(\.publicJWK) + (fleet?.peerJWKs ?? []))
+    }
+
+    /// Whether this fleet node's signing key is not yet known to be in the fleet's database (never
+    /// for HS256, whose secret is not published, nor on a single host).
+    public var activeKeyAwaitsPublication: Bool {
+        guard let fleet, configuration.algorithm != .hs256 else { return false }
+        return !fleet.isPublished(activeKeyID)
     }
 
     /// This node's public keys as it publishes them to a fleet (none for HS256).

@@ -152,8 +152,21 @@ public final class FleetDatabase: Sendable {
         }
     }
 
-    private func run<Value: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> Value) async throws(StoreError) -> Value {
-        guard health.isConnected else {
+    /// ``withConnection(_:_:)`` even while the node believes the database unreachable: for the
+    /// feed's backstop poll, which is how it finds out that it is back.
+    func probe<Value: Sendable>(
+        _ what: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Value
+    ) async throws(StoreError) -> Value {
+        let (client, logger) = (self.client, self.logger)
+        return try await run(what, evenIfDisconnected: true) {
+            try await client.withConnection { connection in try await body(connection, logger) }
+        }
+    }
+
+    private func run<Value: Sendable>(
+        _ what: String, evenIfDisconnected: Bool = false, _ body: @escaping @Sendable () async throws -> Value
+    ) async throws(StoreError) -> Value {
+        guard evenIfDisconnected || health.isConnected else {
             throw StoreError(.disconnected, "cannot \(what): no connection to the fleet database")
         }
         let outcome = await Deadline.race(operationTimeout, body)
@@ -262,6 +275,49 @@ enum Deadline {
                 }
             }
         }
+    }
+}
+
+/// A value delivered once, awaited by one waiter that may also give up (on cancellation).
+final class OneShot<Value: Sendable>: Sendable {
+    private enum State {
+        case empty
+        case waiting(CheckedContinuation<Value?, Never>)
+        case done(Value?)
+    }
+    private let state = Mutex<State>(.empty)
+
+    /// The value, or `nil` if ``abandon()`` came first.
+    func wait() async -> Value? {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Value?? in
+                if case .done(let value) = state { return .some(value) }
+                state = .waiting(continuation)
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// Delivers `value` (only the first delivery or abandonment counts).
+    func fulfil(_ value: Value) { finish(value) }
+
+    /// Gives up waiting: the waiter gets `nil`.
+    func abandon() { finish(nil) }
+
+    private func finish(_ value: Value?) {
+        let waiter = state.withLock { state -> CheckedContinuation<Value?, Never>? in
+            switch state {
+            case .done: return nil
+            case .empty:
+                state = .done(value)
+                return nil
+            case .waiting(let continuation):
+                state = .done(value)
+                return continuation
+            }
+        }
+        waiter?.resume(returning: value)
     }
 }
 

@@ -42,6 +42,7 @@ public final class FleetFeed: Service, Sendable {
                 group.addTask { await self.followFeed() }
                 group.addTask { await self.drainOutbox() }
                 group.addTask { await self.watchHealth() }
+                group.addTask { await self.pollBackstop() }
             }
             self.logger.debug("feed: stopped")
         }
@@ -56,10 +57,34 @@ public final class FleetFeed: Service, Sendable {
         var delay = Duration.milliseconds(100)
         var failures = 0
         while !Task.isCancelled {
-            do {
-                try await followOnce { delay = .milliseconds(100) }
-            } catch {
-                if Task.isCancelled { return }
+            // Each connection is followed in a task of its own that this one can stop waiting
+            // for: postgres-nio was seen (under load, a connection killed while it started to
+            // LISTEN) to leave a call waiting forever, and that must not keep the daemon from
+            // shutting down. Such a task is abandoned; its connection is closed.
+            let outcome = OneShot<Result<Bool, any Error>>()
+            let attempt = Task {
+                let reached = Shared(false)
+                do {
+                    try await self.followOnce { reached.value.withLock { $0 = true } }
+                    outcome.fulfil(.success(reached.value.withLock { $0 }))
+                } catch {
+                    outcome.fulfil(reached.value.withLock { $0 } ? .success(true) : .failure(error))
+                }
+            }
+            let result = await withTaskCancellationHandler {
+                await outcome.wait()
+            } onCancel: {
+                attempt.cancel()
+                outcome.abandon()
+            }
+            guard let result, !Task.isCancelled else { return }
+            switch result {
+            case .success:
+                // It had caught up before the connection ended: start again quickly.
+                delay = .milliseconds(100)
+                failures = 0
+                health.disconnected()
+            case .failure(let error):
                 health.disconnected()
                 failures += 1
                 // The first failure of a run is worth a line; its repetitions every few seconds are not.
@@ -76,14 +101,27 @@ public final class FleetFeed: Service, Sendable {
 
     /// Connects, migrates the schema if needed, listens, catches up, then follows until the
     /// connection fails (or the service stops).
-    private func followOnce(connected: () -> Void) async throws {
+    private func followOnce(connected: @Sendable () -> Void) async throws {
         logger.debug("feed: connecting")
         let connection = try await PostgresConnection.connect(configuration: database.listenerConfiguration, id: 1, logger: logger)
         logger.debug("feed: connected")
+        // Migrating and starting to LISTEN wait for the server; if the connection dies in between
+        // (pg_terminate_backend at that moment, seen under load), postgres-nio may never answer
+        // them. Past the operation timeout the connection is closed, which fails them.
+        let caughtUp = Shared(false)
+        let (timeout, logger) = (database.operationTimeout, self.logger)
+        let watchdog = Task {
+            do { try await Task.sleep(for: timeout * 2) } catch { return }
+            guard !caughtUp.value.withLock({ $0 }) else { return }
+            logger.warning("the fleet database's feed connection did not start in time; reconnecting")
+            await Self.close(connection)
+        }
+        defer { watchdog.cancel() }
         do {
             try await PostgresSchema.migrate(connection, logger: logger)
             try await connection.listen(on: FleetDatabase.channel) { notifications in
                 try await catchUp(connection)
+                caughtUp.value.withLock { $0 = true }
                 // Keys may have been published while this node was not listening.
                 database.keysChanged.store(true, ordering: .relaxed)
                 connected()
@@ -99,20 +137,29 @@ public final class FleetFeed: Service, Sendable {
     /// Catches up on every notification and poll tick until something fails; returns why.
     private func follow(_ connection: PostgresConnection, notifications: PostgresNotificationSequence) async -> any Error {
         let wake = Wakeup()
+        // The notifications are read in a task of their own, which this one does not wait for:
+        // postgres-nio's sequence ends when its connection closes, but a connection killed at the
+        // wrong moment was seen (under load) to leave it waiting forever, and a task group would
+        // then never finish. Its end is signalled instead; if it never ends, it is abandoned.
+        let listenerEnded = Wakeup()
+        let listenerError = Shared<(any Error)?>(nil)
+        let keysChanged = { self.database.keysChanged.store(true, ordering: .relaxed) }
+        let listener = Task {
+            do {
+                for try await notification in notifications {
+                    if notification.payload == "keys" { keysChanged() } else { wake.signal() }
+                }
+                listenerError.value.withLock { $0 = ListenerEnded() }
+            } catch {
+                listenerError.value.withLock { $0 = error }
+            }
+            listenerEnded.signal()
+        }
+        defer { listener.cancel() }
         return await withTaskGroup(of: (any Error)?.self) { group in
             group.addTask {
-                do {
-                    for try await notification in notifications {
-                        if notification.payload == "keys" {
-                            self.database.keysChanged.store(true, ordering: .relaxed)
-                        } else {
-                            wake.signal()
-                        }
-                    }
-                    return ListenerEnded()
-                } catch {
-                    return error
-                }
+                for await _ in listenerEnded.wakeups { return listenerError.value.withLock { $0 ?? ListenerEnded() } }
+                return CancellationError()
             }
             group.addTask {
                 while !Task.isCancelled {
@@ -131,8 +178,7 @@ public final class FleetFeed: Service, Sendable {
             }
             let reason = await group.next() ?? nil
             logger.debug("feed: following ended", metadata: ["authd.reason": "\(reason.map { "\($0)" } ?? "-")"])
-            // The notification sequence does not end when its task is cancelled, only when the
-            // connection closes: close it, or the group would wait for it forever.
+            // Closing the connection ends the notification sequence (and fails a pending catch-up).
             await Self.close(connection)
             group.cancelAll()
             logger.debug("feed: connection closed")
@@ -164,6 +210,17 @@ public final class FleetFeed: Service, Sendable {
             }
             health.caughtUp(through: events.last?.sequence ?? applied)
             if events.count < Self.pageSize { return }
+        }
+    }
+
+    /// Catches up through the pool every few poll intervals, whatever the listening connection
+    /// is doing: a backstop that does not share that connection's fate (under load, a connection
+    /// killed while it starts to LISTEN was seen to leave the listener waiting).
+    private func pollBackstop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: pollInterval * 2)
+            if Task.isCancelled { return }
+            _ = try? await database.probe("catch up with the fleet") { connection, _ in try await self.catchUp(connection) }
         }
     }
 

@@ -47,7 +47,7 @@ public final class FleetKeyService: Service, Sendable {
             let service = tokens()
             // A key not yet published (made at start or by a reload while the database was away)
             // is published as soon as possible: until then the node does not issue.
-            let unpublished = service.fleet.map { !$0.isPublished(service.activeKeyID) } ?? false
+            let unpublished = service.activeKeyAwaitsPublication
             let due = unpublished || (lastSync.map { ContinuousClock.now - $0 >= interval } ?? true)
             if connected, !wasConnected || due {
                 if await synchronize() { lastSync = .now }

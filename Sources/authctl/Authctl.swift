@@ -9,7 +9,7 @@ struct Authctl: AsyncParsableCommand {
         abstract: "Talk to the authd token daemon.",
         discussion: """
             Exit status: 0 success; 1 other failure; 2 bad request; 3 daemon unreachable; \
-            4 permission denied; 5 storage failure; 10 invalid token; 11 token expired; 12 token not yet valid; \
+            4 permission denied; 5 storage failure; 6 too many connections; 7 fleet unavailable; 10 invalid token; 11 token expired; 12 token not yet valid; \
             13 wrong audience; 14 token revoked; 15 insufficient role; 16 invalid credentials; \
             17 refresh token reused; 18 invalid refresh token; 19 too many attempts; 20 user exists; \
             21 unknown user; 64 usage error.
@@ -161,7 +161,14 @@ extension Authctl {
             }
             try await options.run { client throws(AuthdError) in
                 let result = try await client.revoke(target)
-                if options.json { options.printJSON(result.result) } else { print("revoked: \(result.revoked)") }
+                if options.json {
+                    options.printJSON(result.result)
+                } else {
+                    print("revoked: \(result.revoked)")
+                    if result.propagated == false {
+                        print("propagated: no (the fleet database is unreachable: enforced on this node, published when it returns)")
+                    }
+                }
             }
         }
     }
@@ -200,6 +207,11 @@ extension Authctl {
                     print("verified:    \(status.verified)")
                     print("rejected:    \(status.rejected)")
                     print("connections: \(status.connections)")
+                    if let fleet = status.fleet {
+                        print("fleet node:  \(fleet.node) (\(fleet.connected ? "connected" : "disconnected"))")
+                        print("applied seq: \(fleet.appliedSeq)")
+                        print("staleness:   \(fleet.stalenessSeconds) s\(fleet.stale ? " (stale)" : "")")
+                    }
                 }
             }
         }

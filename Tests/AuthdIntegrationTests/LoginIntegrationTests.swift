@@ -6,14 +6,7 @@ import Testing
 @Suite("Password login against the real daemon: the seed's story, timing parity, bounded hashing", .serialized)
 struct LoginIntegrationTests {
     /// The code a failed call threw, or nil if it succeeded.
-    static func code(_ body: () async throws(AuthdError) -> some Any) async -> AuthdError.Code? {
-        do {
-            _ = try await body()
-            return nil
-        } catch {
-            return error.code
-        }
-    }
+    static func code(_ body: () async throws(AuthdError) -> some Any) async -> AuthdError.Code? { await errorCode(body) }
 
     static func code(of authorization: Authorization) -> AuthdError.Code? { authorization.error?.code }
 
