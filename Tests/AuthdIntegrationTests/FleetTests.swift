@@ -223,6 +223,26 @@ struct FleetTests {
         await fleet.stop()
     }
 
+    @Test("on_stale = refuse: a stale node refuses other nodes' tokens (fleet_unavailable) and still verifies its own")
+    func staleRefuses() async throws {
+        let postgres = try await PostgresServer()
+        let fleet = try await TestFleet(
+            postgres: postgres, names: ["node-a", "node-b"], extraConfig: "max_staleness = 3\non_stale = \"refuse\"")
+        let foreign = try await fleet[0].client().issue(subject: "lena").accessToken
+        let own = try await fleet[1].client().issue(subject: "mona").accessToken
+        #expect(try await fleet[1].client().verify(token: foreign).subject == "lena")
+        try await postgres.stop()
+        #expect(
+            await eventually {
+                await Self.code { () async throws(AuthdError) in try await fleet[1].client().verify(token: foreign) } == .fleetUnavailable
+            })
+        #expect(try await fleet[1].client().verify(token: own).subject == "mona")
+        #expect(try await fleet[1].client().status().fleet?.stale == true)
+        try await postgres.start()
+        #expect(await eventually { (try? await fleet[1].client().verify(token: foreign).subject) == "lena" })
+        await fleet.stop()
+    }
+
     @Test("refusals at start (exit 78): a wrong password, a group-readable password file; the password is never printed")
     func refusalsAtStart() async throws {
         let postgres = try await PostgresServer()
