@@ -34,14 +34,6 @@ package struct SigningKey: Sendable {
         }
     }
 
-    /// Whether this is another node's key (public only).
-    package var isPeer: Bool {
-        switch material {
-        case .ed25519Peer, .es256Peer: true
-        case .ed25519, .es256, .hs256: false
-        }
-    }
-
     init(material: Material, createdAt: Int64) {
         self.material = material
         self.createdAt = createdAt
