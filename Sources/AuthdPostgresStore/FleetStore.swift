@@ -40,8 +40,7 @@ public final class FleetStore: AuthdStore {
         // The local write and the publication run side by side; the reply waits for both.
         async let cached: StoreError? = {
             do throws(StoreError) {
-                // Position 0: the feed's position never moves back, so this leaves it alone.
-                try await local.applyFeed(records, through: 0)
+                try await local.applyFeed(records, through: nil)
                 return nil
             } catch {
                 return error

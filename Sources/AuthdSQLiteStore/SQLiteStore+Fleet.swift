@@ -19,9 +19,10 @@ extension SQLiteStore: FleetLocalState {
         return (snapshot, sequence)
     }
 
-    public func applyFeed(_ records: [RevocationRecord], through sequence: Int64) async throws(StoreError) {
+    public func applyFeed(_ records: [RevocationRecord], through sequence: Int64?) async throws(StoreError) {
         try await perform { database throws(StoreError) in
             try Self.writeFleetRecords(records, to: database)
+            guard let sequence else { return }
             // Never moves back: a feed read that raced a newer one must not undo its progress.
             try database.prepare(
                 """

@@ -11,8 +11,9 @@ public protocol FleetLocalState: Sendable {
     /// sequence number of the last feed event applied.
     func appliedState(now: Int64) async throws(StoreError) -> (revocations: RevocationSnapshot, sequence: Int64)
 
-    /// Records revocations read from the feed, up to and including the event `sequence`.
-    func applyFeed(_ records: [RevocationRecord], through sequence: Int64) async throws(StoreError)
+    /// Records revocations in force here: read from the feed up to and including the event
+    /// `sequence`, or (`nil`) made on this node, which leaves the feed position as it is.
+    func applyFeed(_ records: [RevocationRecord], through sequence: Int64?) async throws(StoreError)
 
     /// Records revocations made on this node, in force here at once and marked unpublished.
     func enqueue(_ revocations: [PendingRevocation]) async throws(StoreError)
