@@ -8,7 +8,7 @@ SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_PACKAGES := python3 python3-pip ca-certificates pkg-config libsystemd-dev libsqlite3-dev libargon2-dev systemd procps binutils dpkg util-linux bsdutils curl postgresql-15
 BIN_DIR  = $(shell $(SWIFT) build --show-bin-path)
 
-.PHONY: all deps build test run demo deb bench bench-compare soak fuzz clean
+.PHONY: all deps build test run demo deb bench bench-compare bench-fleet soak fuzz clean
 
 all: build
 
@@ -64,6 +64,14 @@ bench-compare: deps
 	$(SWIFT) build -c release --product authctl
 	$(SWIFT) build -c release --product authd-crypto-baseline
 	BIN_DIR="$(RELEASE_DIR)" $(PYTHON) Benchmarks/compare.py
+
+## bench-fleet: NODES (5) authd nodes on one PostgreSQL 15 started for the occasion: how long a
+## revocation takes to reach every other node, revoke throughput through PostgreSQL, hot verify on a
+## fleet node against a single-host node (a benchmark, not a test). NODES=20 for the scale figure.
+bench-fleet: deps
+	$(SWIFT) build -c release --product authd
+	$(SWIFT) build -c release --product authctl
+	BIN_DIR="$(RELEASE_DIR)" $(PYTHON) Benchmarks/fleet.py
 
 ## soak: 64 clients with a realistic mix while authd is SIGKILLed every 30 s, for SOAK_SECONDS
 ## (600 by default); `make test` runs a 1-minute version of the same test (a kill every 15 s)

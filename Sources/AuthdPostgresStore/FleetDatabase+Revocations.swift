@@ -17,6 +17,10 @@ extension FleetDatabase {
 
     /// Publishes `revocations` in one transaction. Publishing one again is harmless: the database
     /// keeps one row per ``PendingRevocation/id``.
+    ///
+    /// An explicit transaction, not one statement committed on its own: PostgreSQL commits a lone
+    /// statement at the protocol's Sync, after it has reported the statement complete, so only the
+    /// reply to `COMMIT` says that the revocations are durable.
     func publish(_ revocations: [PendingRevocation]) async throws(StoreError) {
         guard !revocations.isEmpty else { return }
         let node = self.node
@@ -36,34 +40,38 @@ extension FleetDatabase {
             if case .family(let id, _) = pending.record { id } else { nil }
         }
         if !families.isEmpty {
-            // The family's refresh tokens stop working on every node at once, not only its access tokens.
+            // The family's refresh tokens stop working on every node at once, not only its access
+            // tokens. Locked before the feed's row, in the order every other transaction takes them.
             try await connection.query(
                 "UPDATE authd_refresh_families SET revoked = true WHERE family_id = ANY(\(families)::text[])", logger: logger)
         }
+        try await connection.query(insertStatement(revocations, node: node), logger: logger)
+    }
+
+    /// One statement that takes `revocations.count` sequence numbers from `authd_feed` (locking its
+    /// row until the transaction ends), inserts the revocations under them in order, and notifies
+    /// the fleet of the last. A revocation already published keeps its row and number.
+    private static func insertStatement(_ revocations: [PendingRevocation], node: String) -> PostgresQuery {
         let count = Int64(revocations.count)
-        var last: Int64 = 0
-        for try await seq in try await connection.query(
-            "UPDATE authd_feed SET seq = seq + \(count) WHERE id = 1 RETURNING seq", logger: logger
-        ).decode(Int64.self) {
-            last = seq
-        }
         let rows = revocations.map { RevocationRow($0.record) }
-        let sequences = Array((last - count + 1)...last)
         let ids = revocations.map(\.id)
         let kinds = rows.map(\.kind)
         let values = rows.map(\.value)
         let befores = rows.map(\.before)
         let expiries = rows.map(\.expiresAt)
         let created = revocations.map(\.createdAt)
-        try await connection.query(
+        return """
+            WITH feed AS (
+                UPDATE authd_feed SET seq = seq + \(count) WHERE id = 1 RETURNING seq
+            ), added AS (
+                INSERT INTO authd_revocations (seq, event_id, kind, value, revoked_before, expires_at, node, created_at)
+                SELECT feed.seq - \(count) + t.n, t.e, t.k::smallint, t.v, t.b, t.x, \(node), t.c
+                FROM feed, unnest(\(ids)::text[], \(kinds)::bigint[], \(values)::text[], \(befores)::bigint[],
+                                  \(expiries)::bigint[], \(created)::bigint[]) WITH ORDINALITY AS t(e, k, v, b, x, c, n)
+                ON CONFLICT (event_id) DO NOTHING
+            )
+            SELECT pg_notify(\(channel), 'rev:' || feed.seq::text) FROM feed
             """
-            INSERT INTO authd_revocations (seq, event_id, kind, value, revoked_before, expires_at, node, created_at)
-            SELECT s, e, k::smallint, v, b, x, \(node), c
-            FROM unnest(\(sequences)::bigint[], \(ids)::text[], \(kinds)::bigint[], \(values)::text[], \(befores)::bigint[],
-                        \(expiries)::bigint[], \(created)::bigint[]) AS t(s, e, k, v, b, x, c)
-            ON CONFLICT (event_id) DO NOTHING
-            """, logger: logger)
-        try await connection.query("SELECT pg_notify(\(channel), \("rev:\(last)"))", logger: logger)
     }
 
     /// Up to `limit` events after `sequence`, in order, read on `connection` (the feed's own).

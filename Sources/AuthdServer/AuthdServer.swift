@@ -206,22 +206,26 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
                 for try await batch in inbound {
                     // Replies to one batch go out in one write, in request order.
                     replies.removeAll(keepingCapacity: true)
+                    var lines: [ByteBuffer] = []
                     var closing = false
                     for frame in batch {
                         switch frame {
                         case .line(let line):
-                            await handler.writeReply(to: line, caller: caller, into: &replies)
+                            lines.append(line)
                         case .tooLong:
-                            logger.notice("request line too long; closing the connection", metadata: ["authd.op": "read"])
-                            ReplyEnvelope(
-                                id: nil,
-                                outcome: .failure(
-                                    AuthdError(.lineTooLong, "request line exceeds \(configuration.maximumLineLength) bytes"))
-                            ).encode(into: &replies)
+                            // The lines before it are answered; the connection closes after.
                             closing = true
                         }
-                        replies.append(UInt8(ascii: "\n"))
                         if closing { break }
+                    }
+                    await handler.writeReplies(to: lines, caller: caller, into: &replies)
+                    if closing {
+                        logger.notice("request line too long; closing the connection", metadata: ["authd.op": "read"])
+                        ReplyEnvelope(
+                            id: nil,
+                            outcome: .failure(AuthdError(.lineTooLong, "request line exceeds \(configuration.maximumLineLength) bytes"))
+                        ).encode(into: &replies)
+                        replies.append(UInt8(ascii: "\n"))
                     }
                     try await outbound.write(connection.channel.allocator.buffer(bytes: replies))
                     if closing { return }

@@ -35,6 +35,42 @@ struct WireProtocolTests {
         #expect(await daemon.stop() == 0)
     }
 
+    @Test("pipelined revocations run together, each answered in order, and take effect before what follows them")
+    func pipelinedRevocations() async throws {
+        let daemon = try await InProcessDaemon()
+        let connection = try RawConnection(path: daemon.socketPath)
+        var tokens: [String] = []
+        for index in 0..<40 {
+            try await connection.send(#"{"op":"issue","sub":"p\#(index)"}"# + "\n")
+            let reply = try ReplyEnvelope.parse(Array(try #require(try await connection.readLine()).utf8))
+            tokens.append(try #require(reply.resultObject?["access_token"]?.stringValue))
+        }
+        // One write: forty revocations with a malformed one among them, then a verify of each token.
+        var batch = ""
+        for (index, token) in tokens.enumerated() {
+            batch += #"{"id":"r\#(index)","op":"revoke","token":"\#(token)"}"# + "\n"
+            if index == 20 { batch += #"{"id":"bad","op":"revoke","jti":""}"# + "\n" }
+        }
+        for (index, token) in tokens.enumerated() { batch += #"{"id":"v\#(index)","op":"verify","token":"\#(token)"}"# + "\n" }
+        try await connection.send(batch)
+        for index in 0..<tokens.count {
+            let reply = try ReplyEnvelope.parse(Array(try #require(try await connection.readLine()).utf8))
+            #expect(reply.id == .string("r\(index)"))
+            #expect(reply.resultObject?["revoked"] == .int(1))
+            if index == 20 {
+                let bad = try ReplyEnvelope.parse(Array(try #require(try await connection.readLine()).utf8))
+                #expect(bad.id == .string("bad"))
+                #expect(bad.errorCode == .badRequest)
+            }
+        }
+        for index in 0..<tokens.count {
+            let reply = try ReplyEnvelope.parse(Array(try #require(try await connection.readLine()).utf8))
+            #expect(reply.id == .string("v\(index)"))
+            #expect(reply.errorCode == .tokenRevoked)
+        }
+        #expect(await daemon.stop() == 0)
+    }
+
     @Test("a line over the limit gets line_too_long and closes only its own connection")
     func lineTooLong() async throws {
         let daemon = try await InProcessDaemon()

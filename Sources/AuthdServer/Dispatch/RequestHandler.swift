@@ -50,25 +50,72 @@ public final class RequestHandler: Sendable {
     /// JSON tree; anything else is parsed in full. Either way the op's handler in
     /// ``operations`` answers, after the op's declared access has been checked.
     public func writeReply(to line: ByteBuffer, caller: Caller, into output: inout [UInt8]) async {
-        if let (id, token) = line.withUnsafeReadableBytes(VerifyLineShortcut.match) {
-            let reply: Result<OperationReply, AuthdError>
-            do {
-                reply = .success(.encoded(try await verify(VerifyRequest(token: token), tokens: current.service).encodedResult))
-            } catch {
-                reply = .failure(error)
+        switch classify(line) {
+        case .verify(let id, let token): await writeVerifyReply(id: id, token: token, into: &output)
+        case .refused(let refusal): refusal.encode(into: &output)
+        case .request(let envelope): Self.write(id: envelope.id, await dispatch(envelope, caller: caller), into: &output)
+        }
+    }
+
+    /// Answers the request lines a client sent together, each reply followed by a newline, in
+    /// request order.
+    ///
+    /// Requests are served one after the other, as if sent one at a time, with one exception:
+    /// consecutive `revoke` requests run side by side, so that a client that pipelines revocations
+    /// gets them committed together (one `fsync`, or one PostgreSQL transaction) instead of one
+    /// commit each. Nothing after them in the batch runs before all of them have taken effect, so
+    /// a `verify` pipelined behind a `revoke` sees it.
+    public func writeReplies(to lines: [ByteBuffer], caller: Caller, into output: inout [UInt8]) async {
+        var revocations: [RequestEnvelope] = []
+        for line in lines {
+            let request = classify(line)
+            if case .request(let envelope) = request, envelope.op == RevokeRequest.op {
+                revocations.append(envelope)
+                continue
             }
-            Self.write(id: id, reply, into: &output)
+            await writeReplies(toRevocations: revocations, caller: caller, into: &output)
+            revocations.removeAll()
+            switch request {
+            case .verify(let id, let token): await writeVerifyReply(id: id, token: token, into: &output)
+            case .refused(let refusal): refusal.encode(into: &output)
+            case .request(let envelope): Self.write(id: envelope.id, await dispatch(envelope, caller: caller), into: &output)
+            }
+            output.append(UInt8(ascii: "\n"))
+        }
+        await writeReplies(toRevocations: revocations, caller: caller, into: &output)
+    }
+
+    private func writeVerifyReply(id: RequestID?, token: String, into output: inout [UInt8]) async {
+        let reply: Result<OperationReply, AuthdError>
+        do {
+            reply = .success(.encoded(try await verify(VerifyRequest(token: token), tokens: current.service).encodedResult))
+        } catch {
+            reply = .failure(error)
+        }
+        Self.write(id: id, reply, into: &output)
+    }
+
+    private func writeReplies(toRevocations envelopes: [RequestEnvelope], caller: Caller, into output: inout [UInt8]) async {
+        guard envelopes.count > 1 else {
+            if let envelope = envelopes.first {
+                Self.write(id: envelope.id, await dispatch(envelope, caller: caller), into: &output)
+                output.append(UInt8(ascii: "\n"))
+            }
             return
         }
-        let envelope: RequestEnvelope
-        switch parse(line) {
-        case .refused(let refusal):
-            refusal.encode(into: &output)
-            return
-        case .request(let parsed):
-            envelope = parsed
+        let replies = await withTaskGroup(of: (Int, Result<OperationReply, AuthdError>).self) { group in
+            for (index, envelope) in envelopes.enumerated() {
+                group.addTask { (index, await self.dispatch(envelope, caller: caller)) }
+            }
+            var replies = [Result<OperationReply, AuthdError>?](repeating: nil, count: envelopes.count)
+            for await (index, reply) in group { replies[index] = reply }
+            return replies
         }
-        Self.write(id: envelope.id, await dispatch(envelope, caller: caller), into: &output)
+        for (envelope, reply) in zip(envelopes, replies) {
+            // Every task of the group has answered by now.
+            Self.write(id: envelope.id, reply ?? .failure(AuthdError(.internalError, "no reply")), into: &output)
+            output.append(UInt8(ascii: "\n"))
+        }
     }
 
     /// A success reply carries the result object, or the bytes the handler encoded.
@@ -92,12 +139,16 @@ public final class RequestHandler: Sendable {
     }
 
     private enum ParsedLine {
+        /// The shortcut's verify line: no envelope is built for the hot path.
+        case verify(id: RequestID?, token: String)
         case request(RequestEnvelope)
         case refused(ReplyEnvelope)
     }
 
-    /// The request envelope, or the refusal to send for a line that is not one.
-    private func parse(_ line: ByteBuffer) -> ParsedLine {
+    /// What `line` asks for: the verify shortcut, a request envelope, or the refusal to send for
+    /// a line that is not a request.
+    private func classify(_ line: ByteBuffer) -> ParsedLine {
+        if let (id, token) = line.withUnsafeReadableBytes(VerifyLineShortcut.match) { return .verify(id: id, token: token) }
         let parsed = line.withUnsafeReadableBytes { bytes in
             Result { () throws(RequestParseError) in try RequestEnvelope.parse(bytes) }
         }
