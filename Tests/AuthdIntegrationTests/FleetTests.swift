@@ -16,7 +16,7 @@ struct FleetTests {
         node.log.split(separator: "\n").filter { $0.contains("feed") || $0.contains("fleet") }.suffix(40).joined(separator: "\n")
     }
 
-    static func isRevoked(_ token: String, on node: InProcessDaemon) async -> Bool {
+    static func isRevoked(_ token: String, on node: some TestDaemon) async -> Bool {
         await code { () async throws(AuthdError) in try await node.client().verify(token: token) } == .tokenRevoked
     }
 

@@ -37,7 +37,11 @@ final class DaemonProcess: @unchecked Sendable {
     let logPath: String
 
     /// Starts authd with `config` as its configuration file and waits until it answers.
-    init(config: String = "", directory: TemporaryDirectory = TemporaryDirectory(), extraArguments: [String] = []) async throws {
+    /// `launcher` is a command prefix that execs authd in its place (`ip netns exec NAME`).
+    init(
+        config: String = "", directory: TemporaryDirectory = TemporaryDirectory(), extraArguments: [String] = [],
+        launcher: [String] = []
+    ) async throws {
         self.directory = directory
         logPath = directory.path + "/authd.log"
         try config.write(toFile: directory.path + "/authd.toml", atomically: true, encoding: .utf8)
@@ -46,10 +50,11 @@ final class DaemonProcess: @unchecked Sendable {
         }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
-        process.executableURL = URL(fileURLWithPath: Binaries.authd)
-        process.arguments =
-            ["--socket", socketPath, "--state-dir", stateDirectory, "--config", configPath, "--log-level", "debug"]
+        let command =
+            launcher + [Binaries.authd, "--socket", socketPath, "--state-dir", stateDirectory, "--config", configPath, "--log-level", "debug"]
             + extraArguments
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice

@@ -21,10 +21,18 @@ final class PostgresServer: @unchecked Sendable {
     var dataDirectory: String { directory.path + "/data" }
     var socketDirectory: String { directory.path + "/socket" }
     /// The URL a node's `fleet.database` names.
-    var url: String { "postgresql://authd@127.0.0.1:\(port)/authd" }
+    var url: String { url(host: "127.0.0.1") }
 
-    /// Creates and starts a cluster; returns once it accepts connections.
-    init() async throws {
+    /// The URL for reaching the server at `host` (one of ``listenAddresses``).
+    func url(host: String) -> String { "postgresql://authd@\(host):\(port)/authd" }
+
+    /// Addresses the server listens on, loopback first.
+    let listenAddresses: [String]
+
+    /// Creates and starts a cluster; returns once it accepts connections. It listens on loopback
+    /// and on `extraAddresses`, and takes password logins from loopback and from `extraNetworks`.
+    init(extraAddresses: [String] = [], extraNetworks: [String] = []) async throws {
+        listenAddresses = ["127.0.0.1"] + extraAddresses
         guard FileManager.default.isExecutableFile(atPath: Self.binaries + "/initdb") else {
             throw DaemonError("PostgreSQL 15 is not installed: `make deps` installs Debian's postgresql-15")
         }
@@ -36,6 +44,12 @@ final class PostgresServer: @unchecked Sendable {
         try await Self.run("/bin/chown", ["-R", "postgres:postgres", directory.path])
         try await asPostgres(
             "initdb", ["-D", dataDirectory, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync"])
+        if !extraNetworks.isEmpty {
+            let hba = try FileHandle(forWritingTo: URL(fileURLWithPath: dataDirectory + "/pg_hba.conf"))
+            hba.seekToEndOfFile()
+            hba.write(extraNetworks.map { "host all authd \($0) scram-sha-256\n" }.joined().data(using: .utf8)!)
+            try hba.close()
+        }
         try await start()
         try await psql("CREATE ROLE authd LOGIN PASSWORD '\(password)'")
         try await psql("CREATE DATABASE authd OWNER authd")
@@ -52,7 +66,7 @@ final class PostgresServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = [
             "--reuid=postgres", "--regid=postgres", "--init-groups", "--", Self.binaries + "/postgres", "-D", dataDirectory,
-            "-p", "\(port)", "-k", socketDirectory, "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200",
+            "-p", "\(port)", "-k", socketDirectory, "-c", "listen_addresses=\(listenAddresses.joined(separator: ","))", "-c", "max_connections=200",
         ]
         let log = directory.path + "/server.log"
         if !FileManager.default.fileExists(atPath: log) { try createEmptyFile(log) }

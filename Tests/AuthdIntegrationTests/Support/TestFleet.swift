@@ -31,8 +31,9 @@ final class TestFleet: @unchecked Sendable {
 
     subscript(index: Int) -> InProcessDaemon { nodes[index] }
 
-    /// The configuration of node `name` whose files are in `directory`.
-    func config(_ name: String, directory: TemporaryDirectory) throws -> String {
+    /// The configuration of node `name` whose files are in `directory`, reaching PostgreSQL at
+    /// `host` (loopback unless said otherwise).
+    func config(_ name: String, directory: TemporaryDirectory, host: String = "127.0.0.1") throws -> String {
         let secretPath = directory.path + "/hs256.secret"
         try secret.write(toFile: secretPath, atomically: true, encoding: .utf8)
         chmod(secretPath, 0o600)
@@ -45,7 +46,7 @@ final class TestFleet: @unchecked Sendable {
             \(hs256)\(tokensConfig)
 
             [fleet]
-            database = "\(postgres.url)"
+            database = "\(postgres.url(host: host))"
             password_file = "\(passwordPath)"
             node = "\(name)"
             \(extraConfig)
