@@ -179,6 +179,40 @@ struct KeyTests {
         }
         #expect(short?.message.contains("at least 32") == true)
     }
+
+    @Test("HS256 in a fleet: a token signed with another secret is refused with a reason that names the cause")
+    func hs256SecretMismatch() throws {
+        let directory = TemporaryDirectory()
+        func service(secret: String, name: String, fleet: FleetKeys?) throws -> TokenService {
+            let path = directory.path + "/\(name).secret"
+            try Data(secret.utf8).write(to: URL(fileURLWithPath: path))
+            chmod(path, 0o600)
+            var configuration = TokenConfiguration()
+            configuration.algorithm = .hs256
+            configuration.hmacSecretFile = path
+            return try TokenService(
+                configuration: configuration, stateDirectory: directory.path + "/\(name)", clock: ManualUnixClock(TokenFixture.start),
+                fleet: fleet, logger: Logger(label: "t"))
+        }
+        func fleetKeys() -> FleetKeys {
+            FleetKeys(health: FleetHealth(
+                configuration: .init(endpoint: .tcp(host: "db", port: 5432), user: "authd", database: "authd", node: "me"),
+                appliedSequence: 0, clock: ManualUnixClock(TokenFixture.start)))
+        }
+        let a = try service(secret: String(repeating: "a", count: 32), name: "a", fleet: fleetKeys())
+        let sameSecret = try service(secret: String(repeating: "a", count: 32), name: "b", fleet: fleetKeys())
+        let otherSecret = try service(secret: String(repeating: "c", count: 32), name: "c", fleet: fleetKeys())
+        let single = try service(secret: String(repeating: "d", count: 32), name: "d", fleet: nil)
+        let token = try a.issuer.issue(IssueRequest(subject: "svc")).accessToken
+        #expect(try sameSecret.verifier.verify(VerifyRequest(token: token)).subject == "svc")
+        let mismatch = #expect(throws: AuthdError.self) { try otherSecret.verifier.verify(VerifyRequest(token: token)) }
+        #expect(mismatch?.code == .invalidToken)
+        #expect(mismatch?.message.contains("same hmac_secret_file") == true)
+        #expect(mismatch?.message.contains(a.activeKeyID) == false)
+        // Outside a fleet, and for key ids that are not HS256 ones, the reason stays plain.
+        let plain = #expect(throws: AuthdError.self) { try single.verifier.verify(VerifyRequest(token: token)) }
+        #expect(plain?.message == "unknown key id")
+    }
 }
 
 import Crypto

@@ -164,6 +164,9 @@ package struct SigningKey: Sendable {
         }
     }
 
+    /// How every HS256 key id begins.
+    static let hmacKeyIDPrefix = "hs256-"
+
     private static func keyID(for material: Material) -> String {
         if let members = thumbprintMembers(material) {
             return Base64URL.encode(SHA256.hash(data: JSONWriter.bytes(.object(members))))
@@ -173,6 +176,6 @@ package struct SigningKey: Sendable {
         let digest = key.withUnsafeBytes { secret in
             HMAC<SHA256>.authenticationCode(for: Array("authd hs256 key id".utf8), using: SymmetricKey(data: secret))
         }
-        return "hs256-" + Base64URL.encode(Array(digest).prefix(12))
+        return hmacKeyIDPrefix + Base64URL.encode(Array(digest).prefix(12))
     }
 }

@@ -89,11 +89,23 @@ public struct TokenVerifier: Sendable {
         guard case .string(let kid)? = header["kid"] else { throw invalid("header has no 'kid'") }
         var found = keyRing.keySet.key(withID: kid)
         if found == nil { found = try peerKey(kid) }
-        guard let key = found else { throw invalid("unknown key id") }
+        guard let key = found else { throw invalid(unknownKeyReason(kid)) }
         guard case .string(let alg)? = header["alg"], alg == key.algorithm.name else {
             throw invalid("header 'alg' does not match the key's algorithm")
         }
         return key
+    }
+
+    /// Why `kid` names no key, in words an operator can act on. An HS256 key id is derived from
+    /// the secret, so on an HS256 fleet node another HS256 key id means another secret: the usual
+    /// cause is a node given a different `hmac_secret_file`. (The kid itself is not echoed: it
+    /// comes from the token.)
+    private func unknownKeyReason(_ kid: String) -> String {
+        guard context.fleet != nil, keyRing.keySet.active.algorithm == .hs256, kid.hasPrefix(SigningKey.hmacKeyIDPrefix) else {
+            return "unknown key id"
+        }
+        return "unknown key id: an HS256 key id that is not this node's, so signed with another secret "
+            + "(every node of a fleet must use the same hmac_secret_file)"
     }
 
     /// Another fleet node's key, unless this node is too stale to vouch for its tokens.
