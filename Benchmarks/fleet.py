@@ -420,6 +420,11 @@ pool_size = {POOL_SIZE}
     if "revoke" in PHASES:
         log("3. revoke through PostgreSQL: 16 connections on node-1, 1 and 8 requests in flight each")
         figures["revoke"], figures["revoke_followers_stopped"], figures["catch_up"] = revoke_throughput(postgres, nodes, single)
+        size, rows = postgres.sql(
+            "SELECT pg_total_relation_size('authd_revocations'), count(*) FROM authd_revocations", "authd").split("|")
+        figures["table_bytes_per_revocation"] = round(int(size) / max(1, int(rows)))
+        log(f"  authd_revocations: {rows} rows, {int(size) / 2**20:.1f} MiB with its indexes "
+            f"({figures['table_bytes_per_revocation']} bytes per revocation)")
         for depth in (1, 8):
             rate = statistics.median(r["ops_per_s"] for r in figures["revoke"] if r["depth"] == depth)
             goals.append((f"revoke via PostgreSQL, 16 clients x {depth}, median (/s)", rate, ">= 10000", rate >= 10_000))
