@@ -66,8 +66,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The NIO Unix-socket server, the request dispatcher, and the daemon's assembly (the only
-        // place that picks a store engine).
+        // The NIO servers (the line protocol on Unix sockets; the read-only HTTP face), the request
+        // dispatcher, and the daemon's assembly (the only place that picks a store engine).
         .target(
             name: "AuthdServer",
             dependencies: [
@@ -75,6 +75,7 @@ let package = Package(
                 "AuthdSQLiteStore",
                 "AuthdPostgresStore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -145,4 +145,16 @@ public final class TokenService: Sendable {
     public var secondsUntilRotation: Int64? {
         keyRing.nextRotation.map { max(1, $0 - clock.now()) }
     }
+
+    /// How long a copy of ``jwks()`` may be cached: no longer than until the next key is published
+    /// (at most `limit`; 0 when one is due now). In a fleet, the other nodes' keys are assumed to
+    /// rotate on the same `key_rotation_interval`: each node's newest key tells when its next is due.
+    public func jwksLifetime(limit: Int64) -> Int64 {
+        guard let own = keyRing.nextRotation else { return limit }
+        let now = clock.now()
+        let interval = configuration.keyRotationInterval
+        let peerDue = (fleet?.newestPeerKeyCreations ?? []).map { $0 + interval }.filter { $0 > now }
+        let due = ([own] + peerDue).min() ?? own
+        return min(limit, max(0, due - now))
+    }
 }

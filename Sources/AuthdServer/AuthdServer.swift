@@ -175,6 +175,9 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
             return listener
         case .inherited(let descriptor, _):
             return try await bootstrap.bind(descriptor, childChannelInitializer: initializer)
+        case .tcp:
+            // Peer credentials, and so the whole policy, need a Unix socket.
+            throw StartupError("the line protocol listens on Unix sockets only, not on \(configuration.address)")
         }
     }
 

@@ -6,6 +6,7 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     enum Kind: Sendable, Equatable {
         case path(String)
         case inherited(descriptor: Int32, name: String)
+        case tcp(host: String, port: Int)
     }
 
     let kind: Kind
@@ -18,10 +19,14 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         ListenAddress(kind: .inherited(descriptor: descriptor, name: name))
     }
 
+    /// Bind a TCP address (the HTTP face's loopback listener; the line protocol is Unix-only).
+    public static func tcp(host: String, port: Int) -> ListenAddress { ListenAddress(kind: .tcp(host: host, port: port)) }
+
     public var description: String {
         switch kind {
         case .path(let path): path
         case .inherited(let descriptor, let name): "inherited fd \(descriptor) (\(name))"
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         }
     }
 }

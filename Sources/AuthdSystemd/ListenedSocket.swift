@@ -21,13 +21,25 @@ public struct ListenedSocket: Sendable {
 
     /// The names authd answers to when systemd passes several sockets.
     public static let acceptedNames: Set<String> = ["authd", "authd.socket"]
+    /// The names of the HTTP face's socket (`FileDescriptorName=http` in `authd-http.socket`).
+    public static let httpNames: Set<String> = ["http", "authd-http.socket"]
 
-    /// The socket systemd passed, or `nil` if authd was not socket-activated.
+    /// The sockets systemd passed: the line protocol's and the HTTP face's.
+    public struct Inherited: Sendable {
+        /// The line protocol's socket, `nil` when systemd passed none.
+        public var main: ListenedSocket?
+        /// The HTTP face's socket, `nil` when systemd passed none.
+        public var http: ListenedSocket?
+    }
+
+    /// The sockets systemd passed; both `nil` if authd was not socket-activated.
     ///
     /// The `LISTEN_*` variables are removed from the environment so that nothing authd starts
-    /// inherits them. With several sockets, the one named `authd` (or `authd.socket`) is used and
-    /// the others are closed. The socket must be a listening `AF_UNIX` stream socket.
-    public static func inherited() throws(Refusal) -> ListenedSocket? {
+    /// inherits them. The socket named `http` (or `authd-http.socket`) is the HTTP face's: a
+    /// listening stream socket, Unix or TCP. Of the others, the one named `authd` (or
+    /// `authd.socket`) is the line protocol's, or the only one if there is one; it must be a
+    /// listening `AF_UNIX` stream socket. Any other socket is closed.
+    public static func inherited() throws(Refusal) -> Inherited {
         var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
         let count = sd_listen_fds_with_names(1, &names)
         guard count >= 0 else { throw Refusal(description: "sd_listen_fds failed: \(String(cString: strerror(-count)))") }
@@ -37,26 +49,33 @@ public struct ListenedSocket: Sendable {
                 free(names)
             }
         }
-        guard count > 0 else { return nil }
+        guard count > 0 else { return Inherited() }
         let first = csystemd_listen_fds_start()
         var sockets: [ListenedSocket] = []
         for index in 0..<Int(count) {
             let name = names?[index].map { String(cString: $0) } ?? "unknown"
             sockets.append(ListenedSocket(descriptor: first + Int32(index), name: name))
         }
-        let chosen: ListenedSocket
-        if sockets.count == 1 {
-            chosen = sockets[0]
-        } else if let named = sockets.first(where: { acceptedNames.contains($0.name) }) {
-            chosen = named
+        let http = sockets.first { httpNames.contains($0.name) }
+        let others = sockets.filter { !httpNames.contains($0.name) }
+        let main: ListenedSocket?
+        if others.count <= 1 {
+            main = others.first
+        } else if let named = others.first(where: { acceptedNames.contains($0.name) }) {
+            main = named
         } else {
             throw Refusal(
                 description: "systemd passed \(sockets.count) sockets (\(sockets.map(\.name).joined(separator: ", "))) and none is named authd")
         }
-        for socket in sockets where socket.descriptor != chosen.descriptor { close(socket.descriptor) }
-        guard sd_is_socket_unix(chosen.descriptor, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0 else {
-            throw Refusal(description: "the socket systemd passed (\(chosen.name)) is not a listening AF_UNIX stream socket")
+        for socket in sockets where socket.descriptor != main?.descriptor && socket.descriptor != http?.descriptor {
+            close(socket.descriptor)
         }
-        return chosen
+        if let main, sd_is_socket_unix(main.descriptor, Int32(SOCK_STREAM.rawValue), 1, nil, 0) <= 0 {
+            throw Refusal(description: "the socket systemd passed (\(main.name)) is not a listening AF_UNIX stream socket")
+        }
+        if let http, sd_is_socket(http.descriptor, AF_UNSPEC, Int32(SOCK_STREAM.rawValue), 1) <= 0 {
+            throw Refusal(description: "the socket systemd passed for HTTP (\(http.name)) is not a listening stream socket")
+        }
+        return Inherited(main: main, http: http)
     }
 }

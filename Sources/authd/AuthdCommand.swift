@@ -78,13 +78,13 @@ struct AuthdCommand: AsyncParsableCommand {
     }
 
     private func serve(_ settings: Settings, loader: SettingsLoader, logger: Logger) async throws {
-        let inherited = try ListenedSocket.inherited().map {
-            ListenAddress.inheritedSocket(descriptor: $0.descriptor, name: $0.name)
-        }
+        let inherited = try ListenedSocket.inherited()
         let daemon = try await AuthdDaemon(
             settings: settings.daemon,
             environment: .init(
-                notifier: SystemdSupervisor(), inheritedSocket: inherited,
+                notifier: SystemdSupervisor(),
+                inheritedSocket: inherited.main.map { .inheritedSocket(descriptor: $0.descriptor, name: $0.name) },
+                inheritedHTTPSocket: inherited.http.map { .inheritedSocket(descriptor: $0.descriptor, name: $0.name) },
                 reloadSettings: { () throws(StartupError) in try loader.load().daemon }),
             logger: logger)
         try await daemon.runUntilTerminated()

@@ -15,14 +15,18 @@ struct PackagingTests {
         #expect(service.contains("ExecStart=/usr/libexec/authd/authd "))
         try service.replacingOccurrences(of: "/usr/libexec/authd/authd", with: Binaries.authd)
             .write(toFile: directory.path + "/authd.service", atomically: true, encoding: .utf8)
-        try FileManager.default.copyItem(atPath: Self.packaging + "/systemd/authd.socket", toPath: directory.path + "/authd.socket")
+        for socket in ["authd.socket", "authd-http.socket"] {
+            try FileManager.default.copyItem(atPath: Self.packaging + "/systemd/" + socket, toPath: directory.path + "/" + socket)
+        }
         return directory
     }
 
-    @Test("systemd-analyze verify passes on both units with nothing on stderr")
+    @Test("systemd-analyze verify passes on every unit with nothing on stderr")
     func verify() async throws {
         let units = try stagedUnits()
-        let result = try await runCommand("/usr/bin/systemd-analyze", ["verify", units.path + "/authd.socket", units.path + "/authd.service"])
+        let result = try await runCommand(
+            "/usr/bin/systemd-analyze",
+            ["verify", units.path + "/authd.socket", units.path + "/authd-http.socket", units.path + "/authd.service"])
         #expect(result.status == 0)
         #expect(result.stderr.isEmpty, "\(result.stderr)")
     }

@@ -76,6 +76,40 @@ struct SystemdTests {
         #expect(log.contains("reload refused"))
     }
 
+    @Test("two sockets from systemd, authd and http: an HTTP request starts authd, each socket serves its protocol")
+    func httpSocketActivated() async throws {
+        let directory = TemporaryDirectory()
+        let socketPath = directory.path + "/authd.sock"
+        let httpPath = directory.path + "/http.sock"
+        let configPath = directory.path + "/authd.toml"
+        try "".write(toFile: configPath, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
+        process.arguments = [
+            "-l", socketPath, "-l", httpPath, "--fdname=authd:http",
+            Binaries.authd, "--state-dir", directory.path + "/state", "--config", configPath,
+        ]
+        let logPath = directory.path + "/authd.log"
+        try createEmptyFile(logPath)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        try process.run()
+        let pid = process.processIdentifier
+        defer { if process.isRunning { kill(pid, SIGKILL) } }
+        // The first connection, an HTTP one, starts authd.
+        let http = HTTPTestClient(connection: try await RawConnection.whenListening(path: httpPath))
+        let health = try await http.request("GET", "/healthz")
+        #expect(health.status == 200)
+        let line = try RawConnection(path: socketPath)
+        let token = try #require(try await line.request(#"{"op":"issue","sub":"erin"}"#).resultObject?["access_token"]?.stringValue)
+        let auth = try await http.request("GET", "/auth", headers: [("Authorization", "Bearer \(token)")])
+        #expect(auth.status == 200 && auth.header("X-Auth-Request-User") == "erin")
+        kill(pid, SIGTERM)
+        #expect(await waitForExit(process) == 0)
+        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        #expect(log.contains("inherited fd 3 (authd)"), "\(log.suffix(2000))")
+        #expect(log.contains("inherited fd 4 (http)"), "\(log.suffix(2000))")
+    }
+
     @Test("idle exit, then re-activation by a queued connection; keys and tokens survive")
     func idleExitAndReactivation() async throws {
         let directory = TemporaryDirectory()

@@ -25,7 +25,7 @@ listing=$(dpkg-deb -c "$package")
 version=$(dpkg-deb -f "$package" Version)
 check "file name is authd_<version>_<arch>.deb" test "$(basename "$package")" = "authd_${version}_$(dpkg --print-architecture).deb"
 for path in usr/libexec/authd/authd usr/bin/authctl usr/lib/systemd/system/authd.service \
-    usr/lib/systemd/system/authd.socket usr/lib/sysusers.d/authd.conf usr/lib/tmpfiles.d/authd.conf etc/authd/authd.toml; do
+    usr/lib/systemd/system/authd.socket usr/lib/systemd/system/authd-http.socket usr/lib/sysusers.d/authd.conf usr/lib/tmpfiles.d/authd.conf etc/authd/authd.toml; do
     check "ships /$path" test -f "$root/fs/$path"
 done
 check "files are owned by root" bash -c "! grep -v ' root/root ' <<<\"\$0\"" "$listing"

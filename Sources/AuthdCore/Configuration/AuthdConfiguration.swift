@@ -98,6 +98,8 @@ public struct AuthdConfiguration: Sendable, Equatable {
     public var stateDirectory = "/var/lib/authd"
     /// The shared PostgreSQL database of a fleet; `nil` (no `[fleet]` table) is single-host, on SQLite.
     public var fleet: FleetConfiguration?
+    /// The HTTP face (forward-auth, JWKS, metrics, health): `[http]`.
+    public var http = HTTPConfiguration()
 
     /// The defaults.
     public init() {}
@@ -120,6 +122,7 @@ public struct AuthdConfiguration: Sendable, Equatable {
         var limitsTable = try root.table("limits")
         let hasFleet = root.raw("fleet") != nil
         var fleetTable = try root.table("fleet")
+        var httpTable = try root.table("http")
         try root.finish()
 
         var tokens = TokenConfiguration()
@@ -194,6 +197,7 @@ public struct AuthdConfiguration: Sendable, Equatable {
         self.stateDirectory = try stateTable.string("directory", default: stateDirectory)
         try stateTable.finish()
         self.fleet = hasFleet ? try FleetConfiguration(table: &fleetTable) : nil
+        self.http = try HTTPConfiguration(table: &httpTable)
     }
 
     private static func policy(from table: inout ConfigTableReader) throws(StartupError) -> Policy {

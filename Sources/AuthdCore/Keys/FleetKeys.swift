@@ -35,6 +35,8 @@ public final class FleetKeys: Sendable {
     /// The node's standing with the fleet (for `on_stale`).
     public let health: FleetHealth
     private let peers = Mutex<[String: SigningKey]>([:])
+    /// When each peer node's newest accepted key was created.
+    private let newestByNode = Mutex<[String: Int64]>([:])
     private let published: Mutex<Set<String>>
 
     /// Fleet keys for a node whose keys `publishedKeyIDs` are known to be published.
@@ -52,15 +54,18 @@ public final class FleetKeys: Sendable {
     @discardableResult
     public func installPeers(_ keys: [PublishedKey], ownKeyIDs: Set<String>) -> [String] {
         var accepted: [String: SigningKey] = [:]
+        var newest: [String: Int64] = [:]
         var refused: [String] = []
         for key in keys where !ownKeyIDs.contains(key.kid) {
             if let peer = SigningKey.peer(jwk: key.jwk, createdAt: key.createdAt), peer.kid == key.kid {
                 accepted[key.kid] = peer
+                newest[key.node] = max(newest[key.node] ?? key.createdAt, key.createdAt)
             } else {
                 refused.append(key.kid)
             }
         }
         peers.withLock { $0 = accepted }
+        newestByNode.withLock { $0 = newest }
         return refused
     }
 
@@ -68,6 +73,9 @@ public final class FleetKeys: Sendable {
     public var peerJWKs: [JSONObject] {
         peers.withLock { $0.values.sorted { $0.createdAt < $1.createdAt }.compactMap(\.publicJWK) }
     }
+
+    /// When each peer node's newest key was created (a node's next key follows its newest).
+    public var newestPeerKeyCreations: [Int64] { newestByNode.withLock { Array($0.values) } }
 
     /// Ids of the peer keys.
     public var peerKeyIDs: Set<String> { peers.withLock { Set($0.keys) } }

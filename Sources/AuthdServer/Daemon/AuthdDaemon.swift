@@ -41,6 +41,9 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
         public var clock: any UnixClock
         /// A listening socket to serve instead of binding ``Settings/socketPath`` (socket activation).
         public var inheritedSocket: ListenAddress?
+        /// A listening socket for the HTTP face, instead of the addresses `[http] listen` names
+        /// (socket activation through `authd-http.socket`).
+        public var inheritedHTTPSocket: ListenAddress?
         /// Reads the settings again on SIGHUP; `nil` installs no SIGHUP handler.
         public var reloadSettings: (@Sendable () throws -> Settings)?
         /// The store; `nil` opens SQLite in the state directory.
@@ -51,12 +54,13 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
         /// The defaults: no supervisor, the system clock, no reload, SQLite.
         public init(
             notifier: any ServiceNotifier = NoSupervisor(), clock: any UnixClock = SystemUnixClock(),
-            inheritedSocket: ListenAddress? = nil, reloadSettings: (@Sendable () throws -> Settings)? = nil,
-            store: (any AuthdStore)? = nil, version: String = authdVersion
+            inheritedSocket: ListenAddress? = nil, inheritedHTTPSocket: ListenAddress? = nil,
+            reloadSettings: (@Sendable () throws -> Settings)? = nil, store: (any AuthdStore)? = nil, version: String = authdVersion
         ) {
             self.notifier = notifier
             self.clock = clock
             self.inheritedSocket = inheritedSocket
+            self.inheritedHTTPSocket = inheritedHTTPSocket
             self.reloadSettings = reloadSettings
             self.store = store
             self.version = version
@@ -65,6 +69,8 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
 
     /// The server on the socket (for its probe, and for tests).
     public let server: AuthdServer
+    /// The HTTP face, when it is on.
+    public let http: HTTPServer?
     /// Live counters.
     public let counters: AuthdCounters
     private let services: [ServiceGroupConfiguration.ServiceConfiguration]
@@ -135,10 +141,17 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
             onReady: { notifier.send(["READY=1", "STATUS=serving"]) })
         self.server = server
         self.counters = counters
+        // The HTTP face: the socket systemd passes for it replaces the addresses of `[http] listen`.
+        let httpAddresses = environment.inheritedHTTPSocket.map { [$0] } ?? settings.configuration.http.listen.map(\.listenAddress)
+        let http = httpAddresses.isEmpty ? nil : HTTPServer(
+            configuration: .init(settings.configuration.http, server: settings.configuration.server, addresses: httpAddresses),
+            face: HTTPFace(handler: handler, fleet: fleetHealth), logger: logger)
+        self.http = http
 
         // The database pool first: services shut down in reverse order, and it must outlive its users.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = storeServices.map { .init(service: $0) } + [
             .init(service: server),
+        ] + (http.map { [.init(service: $0)] } ?? []) + [
             .init(
                 service: KeyRotationService(tokens: tokens, publish: keyPublisher, logger: logger)),
             .init(service: RevocationPruningService(store: store, denylist: denylist, clock: clock, logger: logger)),

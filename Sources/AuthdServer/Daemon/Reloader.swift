@@ -25,6 +25,12 @@ struct Reloader: Sendable {
         if fresh.configuration.users != running.configuration.users {
             logger.warning("changes to [users] take effect when authd restarts")
         }
+        if fresh.configuration.http != running.configuration.http {
+            logger.warning("changes to [http] take effect when authd restarts")
+        }
+        if fresh.configuration.fleet != running.configuration.fleet {
+            logger.warning("changes to [fleet] take effect when authd restarts")
+        }
         let reloaded = try TokenService(
             configuration: fresh.configuration.tokens, stateDirectory: fresh.stateDirectory, clock: clock, counters: counters,
             denylist: denylist, fleet: tokens.service.fleet, logger: logger)

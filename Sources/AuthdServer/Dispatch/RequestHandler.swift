@@ -268,7 +268,11 @@ public final class RequestHandler: Sendable {
         return result
     }
 
-    /// The one way a token is verified for a reply: the shortcut and the full parser both end here.
+    /// The token service in force now (a reload replaces it).
+    var tokensInForce: TokenService { current.service }
+
+    /// The one way a token is verified for a reply: the shortcut, the full parser and the HTTP
+    /// face all end here.
     ///
     /// On a fleet node, a token signed by a key it does not know yet (another node has just
     /// rotated) makes it re-read the fleet's keys once, rate-limited, and try again.

@@ -38,7 +38,7 @@ final class PostgresServer: @unchecked Sendable {
         }
         directory = TemporaryDirectory()
         password = UUID().uuidString
-        port = try Self.freePort()
+        port = try freeLoopbackPort()
         try FileManager.default.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
         chmod(directory.path, 0o755)
         try await Self.run("/bin/chown", ["-R", "postgres:postgres", directory.path])
@@ -130,25 +130,5 @@ final class PostgresServer: @unchecked Sendable {
         guard result.status == 0 else {
             throw DaemonError("\(executable) \(arguments.prefix(4).joined(separator: " ")) failed (\(result.status)): \(result.stderr)\(result.stdout)")
         }
-    }
-
-    /// A port nobody listens on now (the kernel's choice of an ephemeral one).
-    private static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw DaemonError("socket: \(errno)") }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw DaemonError("bind: \(errno)") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -31,6 +31,27 @@ final class RawConnection: @unchecked Sendable {
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
+    /// A TCP connection to `127.0.0.1:port` (the HTTP face's loopback listener).
+    init(loopbackPort port: Int, timeoutSeconds: Int = 10) throws {
+        let candidate = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard candidate >= 0 else { throw DaemonError("socket() failed") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(candidate, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(candidate)
+            throw DaemonError("connect failed: \(reason)")
+        }
+        descriptor = candidate
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     deinit { close(descriptor) }
 
     /// Connects once something listens at `path`. A socket file appears at bind(), before
@@ -90,6 +111,22 @@ final class RawConnection: @unchecked Sendable {
             if count == 0 { return nil }
             guard count > 0 else { throw DaemonError("recv failed: \(String(cString: strerror(errno)))") }
             buffer.append(contentsOf: chunk[0..<count])
+        }
+    }
+
+    /// Exactly `count` bytes, or fewer if the stream ends first.
+    func read(count: Int) async throws -> [UInt8] {
+        try await offPool {
+            while self.buffer.count < count {
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                let received = chunk.withUnsafeMutableBytes { recv(self.descriptor, $0.baseAddress, $0.count, 0) }
+                if received == 0 { break }
+                guard received > 0 else { throw DaemonError("recv failed: \(String(cString: strerror(errno)))") }
+                self.buffer.append(contentsOf: chunk[0..<received])
+            }
+            let taken = Array(self.buffer.prefix(count))
+            self.buffer.removeFirst(taken.count)
+            return taken
         }
     }
 

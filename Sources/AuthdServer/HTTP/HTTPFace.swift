@@ -1,0 +1,98 @@
+import AuthdCore
+import AuthdProtocol
+import NIOHTTP1
+
+/// What the HTTP face answers, by path: `/auth` (forward-auth, any method),
+/// `/.well-known/jwks.json`, `/healthz`. Read-only by design: nothing here issues, revokes, logs
+/// in or administers.
+struct HTTPFace: Sendable {
+    /// How long a JWKS may be cached at most, whatever the keys' schedule.
+    static let maximumJWKSLifetime: Int64 = 3600
+
+    let handler: RequestHandler
+    /// The node's standing with its fleet, when it has one (for `/healthz`).
+    let fleet: FleetHealth?
+
+    func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders) async -> HTTPReply {
+        let path: Substring
+        let query: Substring?
+        if let mark = uri.firstIndex(of: "?") {
+            (path, query) = (uri[..<mark], uri[uri.index(after: mark)...])
+        } else {
+            (path, query) = (uri[...], nil)
+        }
+        switch path {
+        case "/auth":
+            return await forwardAuth(query: query, headers: headers)
+        case "/.well-known/jwks.json":
+            guard method == .GET || method == .HEAD else { return Self.methodNotAllowed }
+            return jwks(headers: headers)
+        case "/healthz":
+            guard method == .GET || method == .HEAD else { return Self.methodNotAllowed }
+            return health()
+        default:
+            return .text(.notFound, "not found (authd serves /auth, /.well-known/jwks.json, /healthz)")
+        }
+    }
+
+    private static var methodNotAllowed: HTTPReply { .text(.methodNotAllowed, "only GET and HEAD", headers: ["Allow": "GET, HEAD"]) }
+
+    private func forwardAuth(query: Substring?, headers: HTTPHeaders) async -> HTTPReply {
+        switch ForwardAuth.question(query: query, headers: headers) {
+        case .refused(let refusal):
+            return refusal
+        case .noToken:
+            return ForwardAuth.missingToken
+        case .verify(let request):
+            do {
+                return ForwardAuth.reply(.success(try await handler.verify(request, tokens: handler.tokensInForce)))
+            } catch {
+                return ForwardAuth.reply(.failure(error))
+            }
+        }
+    }
+
+    /// The public keys, cacheable until the next key is due and validated by an `ETag`.
+    private func jwks(headers: HTTPHeaders) -> HTTPReply {
+        let tokens = handler.tokensInForce
+        let body = JSONWriter.bytes(.object(tokens.jwks().result))
+        let tag = "\"\(Self.fingerprint(body))\""
+        let lifetime = tokens.jwksLifetime(limit: Self.maximumJWKSLifetime)
+        var reply = HTTPReply(.ok, body: body, contentType: "application/jwk-set+json")
+        if Self.matches(headers["If-None-Match"], tag) { reply = HTTPReply(.notModified) }
+        reply.headers.add(name: "ETag", value: tag)
+        reply.headers.add(name: "Cache-Control", value: "public, max-age=\(lifetime)")
+        return reply
+    }
+
+    private func health() -> HTTPReply {
+        if let fleet, fleet.refusesPeerTokens {
+            return .text(.serviceUnavailable, "stale: this fleet node refuses other nodes' tokens until it has caught up")
+        }
+        return .text(.ok, "ok")
+    }
+
+    /// Whether an `If-None-Match` list names `tag` (weak comparison, RFC 9110 §13.1.2).
+    private static func matches(_ fields: [String], _ tag: String) -> Bool {
+        for field in fields {
+            for candidate in field.split(separator: ",") {
+                var candidate = candidate.drop { $0 == " " || $0 == "\t" }
+                while candidate.last == " " || candidate.last == "\t" { candidate = candidate.dropLast() }
+                if candidate == "*" { return true }
+                if candidate.hasPrefix("W/") { candidate = candidate.dropFirst(2) }
+                if candidate == tag[...] { return true }
+            }
+        }
+        return false
+    }
+
+    /// A 64-bit FNV-1a of the body, in hex: an entity tag needs change detection, not secrecy.
+    private static func fingerprint(_ bytes: [UInt8]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
+        }
+        return String(hash, radix: 16)
+    }
+}

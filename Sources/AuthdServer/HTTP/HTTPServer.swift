@@ -1,0 +1,257 @@
+import AuthdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+public import ServiceLifecycle
+import Synchronization
+
+/// authd's HTTP face: HTTP/1.1 on Unix sockets (bound here or passed by systemd as `http`) and on
+/// loopback TCP addresses, answering with ``HTTPFace``.
+///
+/// Keep-alive and pipelining are served one request at a time per connection, in order. Heads are
+/// bounded by the decoder (`max_header_bytes`), bodies by ``Configuration/maximumBodyBytes`` (413);
+/// a malformed request gets NIO's 400 and its connection is closed. The `[server]` connection
+/// limits and timeouts apply, counted apart from the line protocol's connections.
+public final class HTTPServer: Service, Sendable, CustomStringConvertible {
+    /// Where and how the face listens.
+    public struct Configuration: Sendable {
+        /// The listeners.
+        public var addresses: [ListenAddress]
+        /// The mode of the Unix socket files the server binds itself.
+        public var socketMode: UInt32
+        /// Caps on open connections.
+        public var limits: ConnectionLimits
+        /// A connection that sends nothing for this long is closed; `nil` never.
+        public var idleTimeout: Duration?
+        /// A request begun must be received and answered within this; `nil` never.
+        public var requestTimeout: Duration?
+        /// The longest request head, in bytes.
+        public var maximumHeaderBytes: Int
+        /// The longest request body, in bytes (read and discarded).
+        public var maximumBodyBytes: Int
+
+        /// A configuration.
+        public init(
+            addresses: [ListenAddress], socketMode: UInt32 = 0o660, limits: ConnectionLimits = ConnectionLimits(),
+            idleTimeout: Duration? = .seconds(600), requestTimeout: Duration? = .seconds(10), maximumHeaderBytes: Int = 16_384,
+            maximumBodyBytes: Int = 16_384
+        ) {
+            self.addresses = addresses
+            self.socketMode = socketMode
+            self.limits = limits
+            self.idleTimeout = idleTimeout
+            self.requestTimeout = requestTimeout
+            self.maximumHeaderBytes = maximumHeaderBytes
+            self.maximumBodyBytes = maximumBodyBytes
+        }
+    }
+
+    private typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+    private typealias Listener = NIOAsyncChannel<Accepted, Never>
+
+    private struct Accepted: Sendable {
+        let connection: Connection
+        /// The peer's uid on a Unix socket (for the per-uid limit); `nil` on TCP.
+        let uid: UInt32?
+    }
+
+    /// The listeners' lifecycle.
+    private enum State {
+        case initial
+        case serving([any Channel])
+        case stopped
+    }
+
+    private let configuration: Configuration
+    private let face: HTTPFace
+    private let logger: Logger
+    private let connections: ConnectionRegistry
+    private let state = Mutex(State.initial)
+    private let malformed = Mutex<(lastLogged: ContinuousClock.Instant?, unlogged: Int)>((nil, 0))
+
+    init(configuration: Configuration, face: HTTPFace, logger: Logger) {
+        self.configuration = configuration
+        self.face = face
+        self.logger = logger
+        self.connections = ConnectionRegistry(limits: configuration.limits)
+    }
+
+    public var description: String { "HTTPServer(\(configuration.addresses.map(\.description).joined(separator: ", ")))" }
+
+    public func run() async throws {
+        var listeners: [Listener] = []
+        var boundSockets: [SocketFile.Identity] = []
+        defer { for socket in boundSockets { socket.removeIfUnchanged() } }
+        for address in configuration.addresses {
+            let listener = try await bind(address)
+            listeners.append(listener)
+            if let identity = SocketFile.Identity(path: address) { boundSockets.append(identity) }
+        }
+        let accepting = state.withLock { state -> Bool in
+            guard case .initial = state else { return false }
+            state = .serving(listeners.map(\.channel))
+            return true
+        }
+        if !accepting { for listener in listeners { listener.channel.close(promise: nil) } }
+        logger.notice("authd's HTTP face is listening", metadata: ["authd.http": "\(configuration.addresses.map(\.description))"])
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for listener in listeners {
+                    group.addTask { await self.accept(on: listener) }
+                }
+            }
+        } onGracefulShutdown: {
+            self.stopAccepting()
+            self.connections.quiesce()
+        }
+    }
+
+    private func accept(on listener: Listener) async {
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await listener.executeThenClose { inbound in
+                    for try await accepted in inbound {
+                        group.addTask { await self.serve(accepted) }
+                    }
+                }
+            }
+        } catch {
+            logger.error("the HTTP listener failed", metadata: ["authd.error": "\(error)"])
+        }
+    }
+
+    /// Closes the listeners; open connections finish the request in hand and close.
+    func stopAccepting() {
+        let listeners = state.withLock { state -> [any Channel] in
+            defer { state = .stopped }
+            if case .serving(let channels) = state { return channels }
+            return []
+        }
+        for listener in listeners { listener.close(promise: nil) }
+    }
+
+    private func bind(_ address: ListenAddress) async throws -> Listener {
+        let configuration = self.configuration
+        let logger = self.logger
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+        let isUnix: Bool
+        switch address.kind {
+        case .tcp: isUnix = false
+        case .path, .inherited: isUnix = true
+        }
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Accepted> = { channel in
+            let credentials: EventLoopFuture<UInt32?> =
+                isUnix ? PeerCredentials.read(from: channel).map { Optional($0.uid) } : channel.eventLoop.makeSucceededFuture(nil)
+            return credentials.flatMapThrowing { uid in
+                let timeouts = ReadTimeoutHandler(
+                    idleTimeout: configuration.idleTimeout.map(TimeAmount.init), lineTimeout: configuration.requestTimeout.map(TimeAmount.init),
+                    framing: .answeredRequests
+                ) { reason in
+                    logger.notice("closing an HTTP connection that made no progress", metadata: ["authd.reason": "\(reason)"])
+                }
+                var limits = NIOHTTPDecoderLimitConfiguration()
+                limits.maxHeaderListSize = configuration.maximumHeaderBytes
+                limits.maxHeaderFieldSize = configuration.maximumHeaderBytes
+                limits.maxHeaderFieldCount = 128
+                try channel.pipeline.syncOperations.addHandler(timeouts)
+                try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                    withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: true,
+                    withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
+                return Accepted(connection: try Connection(wrappingChannelSynchronously: channel), uid: uid)
+            }
+        }
+        switch address.kind {
+        case .path(let path):
+            try SocketFile.prepare(path: path)
+            let listener = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false, childChannelInitializer: initializer)
+            try SocketFile.restrict(path: path, mode: configuration.socketMode)
+            return listener
+        case .inherited(let descriptor, _):
+            return try await bootstrap.bind(descriptor, childChannelInitializer: initializer)
+        case .tcp(let host, let port):
+            return try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
+        }
+    }
+
+    private func serve(_ accepted: Accepted) async {
+        let connection = accepted.connection
+        switch connections.register(connection.channel, uid: accepted.uid) {
+        case .admitted: break
+        case .shuttingDown:
+            try? await connection.channel.close()
+            return
+        case .refused(let reason, let firstRefusal):
+            if firstRefusal { logger.warning("refusing HTTP connections: too many", metadata: ["authd.reason": "\(reason)"]) }
+            try? await connection.executeThenClose { _, outbound in
+                try await self.write(HTTPReply.text(.serviceUnavailable, reason), keepAlive: false, headOnly: false, to: outbound)
+            }
+            return
+        }
+        defer { connections.unregister(connection.channel) }
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var head: HTTPRequestHead?
+                var bodyBytes = 0
+                for try await part in inbound {
+                    switch part {
+                    case .head(let received):
+                        head = received
+                        bodyBytes = 0
+                    case .body(let buffer):
+                        bodyBytes += buffer.readableBytes
+                        if bodyBytes > self.configuration.maximumBodyBytes {
+                            let reply = HTTPReply.text(.payloadTooLarge, "request body over \(self.configuration.maximumBodyBytes) bytes")
+                            try await self.write(reply, keepAlive: false, headOnly: false, to: outbound)
+                            return
+                        }
+                    case .end:
+                        guard let request = head else { continue }
+                        head = nil
+                        let reply = await self.face.reply(method: request.method, uri: request.uri, headers: request.headers)
+                        let keepAlive = request.isKeepAlive
+                        try await self.write(reply, keepAlive: keepAlive, headOnly: request.method == .HEAD, to: outbound)
+                        if !keepAlive { return }
+                    }
+                }
+            }
+        } catch let error as HTTPParserError {
+            // NIO's error handler has answered 400 and closes the connection.
+            logMalformed(error)
+        } catch {
+            logger.debug("HTTP connection ended with an error", metadata: ["authd.error": "\(error)"])
+        }
+    }
+
+    private func write(
+        _ reply: HTTPReply, keepAlive: Bool, headOnly: Bool, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws {
+        var headers = reply.headers
+        headers.replaceOrAdd(name: "Content-Length", value: "\(reply.body.count)")
+        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        var parts: [HTTPServerResponsePart] = [.head(HTTPResponseHead(version: .http1_1, status: reply.status, headers: headers))]
+        if !headOnly, !reply.body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))) }
+        parts.append(.end(nil))
+        try await outbound.write(contentsOf: parts)
+    }
+
+    /// Malformed requests are logged at most once a minute, with how many went unlogged: a broken
+    /// or hostile client must not be able to flood the journal.
+    private func logMalformed(_ error: HTTPParserError) {
+        let unlogged = malformed.withLock { state -> Int? in
+            let now = ContinuousClock.now
+            if let last = state.lastLogged, now - last < .seconds(60) {
+                state.unlogged += 1
+                return nil
+            }
+            defer { state = (now, 0) }
+            return state.unlogged
+        }
+        guard let unlogged else { return }
+        logger.notice(
+            "malformed HTTP request answered 400", metadata: ["authd.reason": "\(error)", "authd.unlogged_since_last": "\(unlogged)"])
+    }
+}

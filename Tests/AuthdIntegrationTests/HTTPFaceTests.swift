@@ -1,0 +1,186 @@
+import AuthdClient
+import AuthdCore
+import AuthdProtocol
+import Foundation
+import Testing
+
+/// The HTTP face of an in-process daemon, on a Unix socket and a loopback port, spoken to over raw
+/// sockets so that every byte of the exchange is the test's.
+@Suite("The HTTP face: forward-auth, JWKS, health")
+struct HTTPFaceTests {
+    /// A daemon with its HTTP face on `http.sock` in its directory and on a free loopback port.
+    struct Face {
+        let daemon: InProcessDaemon
+        let port: Int
+        var socketPath: String { daemon.directory.path + "/http.sock" }
+
+        init(config: String = "", clock: any UnixClock = SystemUnixClock()) async throws {
+            let directory = TemporaryDirectory()
+            port = try freeLoopbackPort()
+            daemon = try await InProcessDaemon(
+                config: config + "\n[http]\nlisten = [\"unix:\(directory.path)/http.sock\", \"127.0.0.1:\(port)\"]\n",
+                directory: directory, clock: clock)
+        }
+
+        /// A client on the Unix socket, once the face listens (it starts beside the line protocol).
+        func client() async throws -> HTTPTestClient {
+            HTTPTestClient(connection: try await RawConnection.whenListening(path: socketPath))
+        }
+    }
+
+    static func bearer(_ token: String) -> [(String, String)] { [("Authorization", "Bearer \(token)")] }
+
+    @Test("/auth: 401 without a token or with a bad one, 200 with the identity headers, 403 without the role or audience")
+    func forwardAuth() async throws {
+        let clock = ManualUnixClock(Int64(Date().timeIntervalSince1970))
+        let face = try await Face(clock: clock)
+        let authd = face.daemon.client()
+        let user = try await authd.issue(subject: "alice", roles: ["user"]).accessToken
+        let admin = try await authd.issue(subject: "root-ish", roles: ["admin", "ops"]).accessToken
+        let http = try await face.client()
+
+        let none = try await http.request("GET", "/auth")
+        #expect(none.status == 401)
+        #expect(none.header("WWW-Authenticate") == #"Bearer realm="authd""#)
+
+        let ok = try await http.request("GET", "/auth", headers: Self.bearer(user))
+        #expect(ok.status == 200)
+        #expect(ok.header("X-Auth-Request-User") == "alice")
+        #expect(ok.header("X-Auth-Request-Roles") == "user")
+        #expect(ok.header("Remote-User") == "alice")
+        #expect(ok.header("Remote-Groups") == "user")
+        #expect(ok.header("X-Auth-Request-Jti")?.isEmpty == false)
+        #expect(ok.header("Cache-Control") == "no-store")
+        // Any method: a proxy may forward the client's.
+        #expect(try await http.request("POST", "/auth", headers: Self.bearer(user), body: "ignored").status == 200)
+        // The scheme is case-insensitive.
+        #expect(try await http.request("GET", "/auth", headers: [("Authorization", "bearer \(user)")]).status == 200)
+
+        let forged = try await http.request("GET", "/auth", headers: Self.bearer(String(user.dropLast(4)) + "AAAA"))
+        #expect(forged.status == 401)
+        #expect(forged.header("WWW-Authenticate")?.contains(#"error="invalid_token""#) == true)
+        #expect(try await http.request("GET", "/auth", headers: [("Authorization", "Basic YWxpY2U6cHc=")]).status == 401)
+
+        let doomed = try await authd.issue(subject: "bob", roles: ["user"]).accessToken
+        _ = try await authd.revoke(.token(doomed))
+        let revoked = try await http.request("GET", "/auth", headers: Self.bearer(doomed))
+        #expect(revoked.status == 401)
+        #expect(revoked.header("WWW-Authenticate")?.contains(#"error="invalid_token""#) == true)
+        #expect(revoked.header("WWW-Authenticate")?.contains("revoked") == true)
+
+        let admins = try await http.request("GET", "/auth?role=admin", headers: Self.bearer(user))
+        #expect(admins.status == 403)
+        #expect(admins.header("WWW-Authenticate")?.contains(#"error="insufficient_scope""#) == true)
+        #expect(try await http.request("GET", "/auth?role=admin", headers: Self.bearer(admin)).status == 200)
+        #expect(try await http.request("GET", "/auth?role=nobody&role=ops", headers: Self.bearer(admin)).status == 200)
+        #expect(try await http.request("GET", "/auth?all_roles=admin,ops", headers: Self.bearer(admin)).status == 200)
+        #expect(try await http.request("GET", "/auth?all_roles=admin&all_roles=user", headers: Self.bearer(admin)).status == 403)
+        #expect(try await http.request("GET", "/auth?audience=elsewhere", headers: Self.bearer(user)).status == 403)
+
+        // From a cookie, when the query names it.
+        let cookie = try await http.request("GET", "/auth?cookie=session", headers: [("Cookie", "theme=dark; session=\(user)")])
+        #expect(cookie.status == 200)
+        #expect(try await http.request("GET", "/auth", headers: [("Cookie", "session=\(user)")]).status == 401)
+
+        // Expired.
+        let brief = try await authd.issue(subject: "carol", ttl: 60).accessToken
+        clock.advance(by: 120)
+        let expired = try await http.request("GET", "/auth", headers: Self.bearer(brief))
+        #expect(expired.status == 401)
+        #expect(expired.header("WWW-Authenticate")?.contains(#"error="invalid_token""#) == true)
+        #expect(await face.daemon.stop() == 0)
+    }
+
+    @Test("/auth: a malformed query, an unknown parameter or two Authorization headers is a 400, never a 5xx")
+    func malformedQueries() async throws {
+        let face = try await Face()
+        let token = try await face.daemon.client().issue(subject: "alice").accessToken
+        let http = try await face.client()
+        for target in ["/auth?role=%zz", "/auth?rol=admin", "/auth?role=", "/auth?audience=a&audience=b", "/auth?cookie=a;b", "/auth?role=%FF"] {
+            let reply = try await http.request("GET", target, headers: Self.bearer(token))
+            #expect(reply.status == 400, "\(target): \(reply.status)")
+        }
+        let twice = try await http.request("GET", "/auth", headers: Self.bearer(token) + Self.bearer(token))
+        #expect(twice.status == 400)
+        #expect(try await http.request("GET", "/auth?role=a%20b", headers: Self.bearer(token)).status == 403)
+        #expect(await face.daemon.stop() == 0)
+    }
+
+    @Test("/.well-known/jwks.json: the keys jwks returns, an ETag that answers 304, max-age no longer than until the next key")
+    func jwks() async throws {
+        let face = try await Face(config: "[tokens]\nkey_rotation_interval = 3600\n")
+        let http = try await face.client()
+        let reply = try await http.request("GET", "/.well-known/jwks.json")
+        #expect(reply.status == 200)
+        #expect(reply.header("Content-Type") == "application/jwk-set+json")
+        let served = try JSONParser().parse(reply.body)
+        let expected = try await face.daemon.client().jwks().keys
+        guard case .object(let set) = served, case .array(let keys)? = set["keys"] else {
+            Issue.record("not a JWK Set: \(reply.text)")
+            return
+        }
+        #expect(keys.count == expected.count && !keys.isEmpty)
+        let tag = try #require(reply.header("ETag"))
+        let maxAge = try #require(reply.header("Cache-Control").flatMap { $0.split(separator: "=").last.flatMap { Int($0) } })
+        #expect(maxAge > 0 && maxAge <= 3600)
+        let cached = try await http.request("GET", "/.well-known/jwks.json", headers: [("If-None-Match", tag)])
+        #expect(cached.status == 304)
+        #expect(cached.body.isEmpty)
+        #expect(try await http.request("GET", "/.well-known/jwks.json", headers: [("If-None-Match", "\"other\"")]).status == 200)
+        #expect(try await http.request("HEAD", "/.well-known/jwks.json").status == 200)
+        #expect(try await http.request("POST", "/.well-known/jwks.json", body: "{}").status == 405)
+        #expect(try await http.request("GET", "/healthz").status == 200)
+        #expect(try await http.request("GET", "/issue").status == 404)
+        #expect(await face.daemon.stop() == 0)
+    }
+
+    @Test("keep-alive, pipelining and the loopback TCP listener: requests answered in order on one connection")
+    func keepAliveAndPipelining() async throws {
+        let face = try await Face()
+        let token = try await face.daemon.client().issue(subject: "dave", roles: ["user"]).accessToken
+        let http = try await face.client()
+        for _ in 0..<200 { #expect(try await http.request("GET", "/auth", headers: Self.bearer(token)).status == 200) }
+        // Ten requests in one write, alternating answers.
+        var batch = ""
+        for index in 0..<10 {
+            batch += HTTPTestClient.format("GET", index % 2 == 0 ? "/auth" : "/healthz", headers: index % 2 == 0 ? [] : [])
+        }
+        try await http.connection.send(batch)
+        for index in 0..<10 { #expect(try await http.readResponse().status == (index % 2 == 0 ? 401 : 200)) }
+        // Connection: close is honoured.
+        let closing = try await http.request("GET", "/healthz", headers: [("Connection", "close")])
+        #expect(closing.header("Connection") == "close")
+        #expect(try await http.connection.readLine() == nil)
+
+        var tcp: HTTPTestClient?
+        for _ in 0..<300 where tcp == nil {
+            tcp = try? HTTPTestClient(loopbackPort: face.port)
+            if tcp == nil { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        let overTCP = try await #require(tcp).request("GET", "/auth", headers: Self.bearer(token))
+        #expect(overTCP.status == 200)
+        #expect(overTCP.header("X-Auth-Request-User") == "dave")
+        #expect(await face.daemon.stop() == 0)
+    }
+
+    @Test("hostile HTTP: a bad request line and an oversized head get 400, a large body 413; the daemon carries on")
+    func hostileRequests() async throws {
+        let face = try await Face()
+        let garbage = try await face.client()
+        try await garbage.connection.send("NOT HTTP AT ALL\r\n\r\n")
+        #expect(try await garbage.readResponse().status == 400)
+        #expect(try await garbage.connection.readLine() == nil)
+
+        let oversized = try await face.client()
+        try await oversized.connection.send(
+            HTTPTestClient.format("GET", "/auth", headers: [("X-Padding", String(repeating: "a", count: 20_000))]))
+        #expect(try await oversized.readResponse().status == 400)
+
+        let large = try await face.client()
+        #expect(try await large.request("POST", "/auth", body: String(repeating: "b", count: 20_000)).status == 413)
+
+        #expect(try await face.client().request("GET", "/healthz").status == 200)
+        #expect(face.daemon.log.contains("malformed HTTP request answered 400"))
+        #expect(await face.daemon.stop() == 0)
+    }
+}
