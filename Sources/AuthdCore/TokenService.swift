@@ -105,6 +105,12 @@ public final class TokenService: Sendable {
     /// The id of the key that signs new tokens.
     public var activeKeyID: String { keyRing.keySet.active.kid }
 
+    /// When the key that signs new tokens was created, Unix seconds.
+    public var activeKeyCreatedAt: Int64 { keyRing.keySet.active.createdAt }
+
+    /// The wall clock the service reads.
+    public var now: Int64 { clock.now() }
+
     /// Every key id that still verifies.
     public var keyIDs: [String] { keyRing.keySet.keyIDs }
 

@@ -134,6 +134,53 @@ struct HTTPFaceTests {
         #expect(await face.daemon.stop() == 0)
     }
 
+    /// The value of the sample `name{labels}` in a Prometheus text exposition (labels as emitted).
+    static func sample(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    @Test("/metrics: valid for promtool check metrics; counters, histograms and gauges move as requests are made")
+    func metrics() async throws {
+        let face = try await Face()
+        let authd = face.daemon.client()
+        let token = try await authd.issue(subject: "frank", roles: ["user"]).accessToken
+        let http = try await face.client()
+        let before = try await http.request("GET", "/metrics")
+        #expect(before.status == 200)
+        #expect(before.header("Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
+
+        for _ in 0..<3 { _ = try await authd.verify(token: token) }
+        _ = try? await authd.verify(token: "not-a-token")
+        #expect(try await http.request("GET", "/auth", headers: Self.bearer(token)).status == 200)
+        _ = try await authd.revoke(.jti("gone"))
+        let after = try await http.request("GET", "/metrics")
+        let text = after.text
+        let ok = #"authd_requests_total{op="verify",code="ok"}"#
+        #expect((Self.sample(text, ok) ?? 0) - (Self.sample(before.text, ok) ?? 0) == 4, "\(text)")
+        #expect(Self.sample(text, #"authd_requests_total{op="verify",code="invalid_token"}"#) == 1)
+        #expect(Self.sample(text, #"authd_requests_total{op="issue",code="ok"}"#) == 1)
+        #expect(Self.sample(text, #"authd_request_duration_seconds_count{op="verify"}"#) == 5)
+        #expect(Self.sample(text, #"authd_request_duration_seconds_count{op="revoke"}"#) == 1)
+        #expect(Self.sample(text, #"authd_http_responses_total{path="/auth",status="200"}"#) == 1)
+        #expect(Self.sample(text, "authd_denylist_tokens") == 1)
+        #expect(Self.sample(text, "authd_connections").map { $0 >= 1 } == true)
+        #expect(Self.sample(text, "authd_http_connections").map { $0 >= 1 } == true)
+        #expect(Self.sample(text, "authd_verify_cache_hits_total").map { $0 >= 2 } == true)
+        #expect(Self.sample(text, "authd_verify_cache_misses_total").map { $0 >= 1 } == true)
+        #expect(Self.sample(text, "authd_active_key_age_seconds").map { $0 >= 0 } == true)
+        #expect(Self.sample(text, "authd_fleet_connected") == nil, "a single host has no fleet gauges")
+
+        // Prometheus's own linter, from Debian's prometheus package (`make deps` installs it).
+        let promtool = "/usr/bin/promtool"
+        try #require(FileManager.default.isExecutableFile(atPath: promtool), "promtool is missing: make deps installs prometheus")
+        let lint = try await runCommand(promtool, ["check", "metrics"], input: text)
+        #expect(lint.status == 0, "promtool: \(lint.stdout)\(lint.stderr)")
+        #expect(await face.daemon.stop() == 0)
+    }
+
     @Test("keep-alive, pipelining and the loopback TCP listener: requests answered in order on one connection")
     func keepAliveAndPipelining() async throws {
         let face = try await Face()

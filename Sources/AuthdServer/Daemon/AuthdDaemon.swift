@@ -128,12 +128,16 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
             refreshKeys = { await keyService.refreshForUnknownKey() }
             keyPublisher = (node: keyService.node, publish: { keys throws(StoreError) in try await keyService.publish(keys) })
         }
+        // The HTTP face: the socket systemd passes for it replaces the addresses of `[http] listen`.
+        let httpAddresses = environment.inheritedHTTPSocket.map { [$0] } ?? settings.configuration.http.listen.map(\.listenAddress)
+        // Requests are counted and timed only when there is a face to serve the metrics.
+        let metrics = httpAddresses.isEmpty ? nil : AuthdMetrics(ops: RequestHandler.operations.keys, fleet: fleetHealth != nil)
         let handler = RequestHandler(
             tokens: tokens, policy: policy, revoker: Revoker(store: store, clock: clock),
             refresher: RefreshService(store: store, clock: clock),
             accounts: try AccountService(configuration: settings.configuration.users, store: store, clock: clock, throttle: loginThrottle),
             version: environment.version, fleet: fleetHealth,
-            refreshKeys: refreshKeys, logger: logger)
+            refreshKeys: refreshKeys, metrics: metrics, logger: logger)
         let notifier = environment.notifier
         let server = AuthdServer(
             configuration: .init(settings.configuration.server, address: environment.inheritedSocket ?? .unixDomainSocket(path: settings.socketPath)),
@@ -141,11 +145,12 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
             onReady: { notifier.send(["READY=1", "STATUS=serving"]) })
         self.server = server
         self.counters = counters
-        // The HTTP face: the socket systemd passes for it replaces the addresses of `[http] listen`.
-        let httpAddresses = environment.inheritedHTTPSocket.map { [$0] } ?? settings.configuration.http.listen.map(\.listenAddress)
-        let http = httpAddresses.isEmpty ? nil : HTTPServer(
-            configuration: .init(settings.configuration.http, server: settings.configuration.server, addresses: httpAddresses),
-            face: HTTPFace(handler: handler, fleet: fleetHealth), logger: logger)
+        let http = metrics.map { metrics in
+            HTTPServer(
+                configuration: .init(settings.configuration.http, server: settings.configuration.server, addresses: httpAddresses),
+                face: HTTPFace(handler: handler, fleet: fleetHealth, metrics: metrics, counters: counters, openConnections: OpenConnections()),
+                logger: logger)
+        }
         self.http = http
 
         // The database pool first: services shut down in reverse order, and it must outlive its users.

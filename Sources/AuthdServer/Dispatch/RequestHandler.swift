@@ -1,6 +1,6 @@
 public import AuthdCore
 import AuthdProtocol
-public import Logging
+import Logging
 public import NIOCore
 
 #if canImport(Glibc)
@@ -25,12 +25,16 @@ public final class RequestHandler: Sendable {
     private let version: String
     private let fleet: FleetHealth?
     private let refreshKeys: (@Sendable () async -> Bool)?
+    /// Where answered requests are counted and timed, when the HTTP face serves metrics.
+    let metrics: AuthdMetrics?
 
     /// A handler serving the tokens in force in `tokens`, recording revocations with `revoker`.
-    public init(
+    init(
         tokens: CurrentTokens, policy: CurrentPolicy, revoker: Revoker, refresher: RefreshService, accounts: AccountService,
-        version: String, fleet: FleetHealth? = nil, refreshKeys: (@Sendable () async -> Bool)? = nil, logger: Logger
+        version: String, fleet: FleetHealth? = nil, refreshKeys: (@Sendable () async -> Bool)? = nil, metrics: AuthdMetrics? = nil,
+        logger: Logger
     ) {
+        self.metrics = metrics
         self.fleet = fleet
         self.refreshKeys = refreshKeys
         self.current = tokens
@@ -86,12 +90,14 @@ public final class RequestHandler: Sendable {
     }
 
     private func writeVerifyReply(id: RequestID?, token: String, into output: inout [UInt8]) async {
+        let started = metrics == nil ? nil : ContinuousClock.now
         let reply: Result<OperationReply, AuthdError>
         do {
             reply = .success(.encoded(try await verify(VerifyRequest(token: token), tokens: current.service).encodedResult))
         } catch {
             reply = .failure(error)
         }
+        if let metrics, let started { metrics.record(op: VerifyRequest.op, code: reply.failureCode, duration: .now - started) }
         Self.write(id: id, reply, into: &output)
     }
 
@@ -163,6 +169,14 @@ public final class RequestHandler: Sendable {
     /// Looks the op up, checks who may call it (deny by default: access is part of every op's
     /// declaration), then decodes and runs it.
     private func dispatch(_ envelope: RequestEnvelope, caller: Caller) async -> Result<OperationReply, AuthdError> {
+        guard let metrics else { return await run(envelope, caller: caller) }
+        let started = ContinuousClock.now
+        let reply = await run(envelope, caller: caller)
+        metrics.record(op: envelope.op, code: reply.failureCode, duration: .now - started)
+        return reply
+    }
+
+    private func run(_ envelope: RequestEnvelope, caller: Caller) async -> Result<OperationReply, AuthdError> {
         do throws(AuthdError) {
             guard let operation = Self.operations[envelope.op] else {
                 throw AuthdError(.unknownOp, "unknown op '\(Self.printable(envelope.op))'")
@@ -334,5 +348,12 @@ extension Logger.Metadata {
         metadata["authd.peer_gid"] = "\(caller.gid)"
         metadata["authd.peer_pid"] = "\(caller.pid)"
         return metadata
+    }
+}
+
+extension Result where Failure == AuthdError {
+    /// The error's code, `nil` for a success.
+    var failureCode: AuthdError.Code? {
+        if case .failure(let error) = self { error.code } else { nil }
     }
 }

@@ -1,17 +1,32 @@
 import AuthdCore
 import AuthdProtocol
 import NIOHTTP1
+import Synchronization
+
+/// How many connections the HTTP face has open.
+final class OpenConnections: Sendable {
+    private let value = Atomic<Int>(0)
+    var count: Int { value.load(ordering: .relaxed) }
+    func opened() { value.add(1, ordering: .relaxed) }
+    func closed() { value.subtract(1, ordering: .relaxed) }
+}
 
 /// What the HTTP face answers, by path: `/auth` (forward-auth, any method),
-/// `/.well-known/jwks.json`, `/healthz`. Read-only by design: nothing here issues, revokes, logs
-/// in or administers.
+/// `/.well-known/jwks.json`, `/metrics`, `/healthz`. Read-only by design: nothing here issues,
+/// revokes, logs in or administers.
 struct HTTPFace: Sendable {
     /// How long a JWKS may be cached at most, whatever the keys' schedule.
     static let maximumJWKSLifetime: Int64 = 3600
+    /// The paths served; any other is counted as `other` in the metrics.
+    static let paths: Set<String> = ["/auth", "/.well-known/jwks.json", "/metrics", "/healthz"]
 
     let handler: RequestHandler
-    /// The node's standing with its fleet, when it has one (for `/healthz`).
+    /// The node's standing with its fleet, when it has one (for `/healthz` and the metrics).
     let fleet: FleetHealth?
+    let metrics: AuthdMetrics
+    let counters: AuthdCounters
+    /// Open HTTP connections (the server keeps the count).
+    let openConnections: OpenConnections
 
     func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders) async -> HTTPReply {
         let path: Substring
@@ -30,8 +45,15 @@ struct HTTPFace: Sendable {
         case "/healthz":
             guard method == .GET || method == .HEAD else { return Self.methodNotAllowed }
             return health()
+        case "/metrics":
+            guard method == .GET || method == .HEAD else { return Self.methodNotAllowed }
+            let body = metrics.render(
+                tokens: handler.tokensInForce, counters: counters, httpConnections: openConnections.count, fleet: fleet)
+            var reply = HTTPReply(.ok, body: body, contentType: "text/plain; version=0.0.4; charset=utf-8")
+            reply.headers.add(name: "Cache-Control", value: "no-store")
+            return reply
         default:
-            return .text(.notFound, "not found (authd serves /auth, /.well-known/jwks.json, /healthz)")
+            return .text(.notFound, "not found (authd serves /auth, /.well-known/jwks.json, /metrics, /healthz)")
         }
     }
 
@@ -44,11 +66,15 @@ struct HTTPFace: Sendable {
         case .noToken:
             return ForwardAuth.missingToken
         case .verify(let request):
+            let started = ContinuousClock.now
+            let outcome: Result<VerifiedToken, AuthdError>
             do {
-                return ForwardAuth.reply(.success(try await handler.verify(request, tokens: handler.tokensInForce)))
+                outcome = .success(try await handler.verify(request, tokens: handler.tokensInForce))
             } catch {
-                return ForwardAuth.reply(.failure(error))
+                outcome = .failure(error)
             }
+            metrics.record(op: VerifyRequest.op, code: outcome.failureCode, duration: .now - started)
+            return ForwardAuth.reply(outcome)
         }
     }
 

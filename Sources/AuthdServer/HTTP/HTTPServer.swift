@@ -191,7 +191,11 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
             }
             return
         }
-        defer { connections.unregister(connection.channel) }
+        face.openConnections.opened()
+        defer {
+            face.openConnections.closed()
+            connections.unregister(connection.channel)
+        }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -212,6 +216,8 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
                         guard let request = head else { continue }
                         head = nil
                         let reply = await self.face.reply(method: request.method, uri: request.uri, headers: request.headers)
+                        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
+                        self.face.metrics.recordHTTP(path: HTTPFace.paths.contains(path) ? path : "other", status: reply.status.code)
                         let keepAlive = request.isKeepAlive
                         try await self.write(reply, keepAlive: keepAlive, headOnly: request.method == .HEAD, to: outbound)
                         if !keepAlive { return }
