@@ -1,0 +1,70 @@
+import AuthdClient
+import AuthdProtocol
+import Foundation
+import Testing
+
+/// The HTTP face of the real binary against callers that misbehave, watching its memory and
+/// descriptors from /proc.
+@Suite("The HTTP face against hostile callers")
+struct HTTPHostileTests {
+    static func resident(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    static func descriptors(_ pid: Int32) -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
+    }
+
+    @Test("a slowloris is closed after line_timeout; 10,000 keep-alive requests on one connection leave memory and descriptors flat")
+    func slowlorisAndKeepAlive() async throws {
+        let directory = TemporaryDirectory()
+        let socket = directory.path + "/http.sock"
+        let daemon = try await DaemonProcess(
+            config: "[server]\nline_timeout = 1\n\n[http]\nlisten = [\"unix:\(socket)\"]\n", directory: directory)
+        let pid = daemon.process.processIdentifier
+        let token = try await daemon.client().issue(subject: "gina", roles: ["user"]).accessToken
+        let warm = HTTPTestClient(connection: try await RawConnection.whenListening(path: socket))
+        #expect(try await warm.request("GET", "/healthz").status == 200)
+        warm.connection.disconnect()
+
+        // A head sent a line at a time, never finished: closed after line_timeout (1 s), not kept
+        // for as long as it keeps dribbling. The bound is generous; the loop ends when it closes.
+        let loris = try RawConnection(path: socket)
+        try await loris.send("GET /auth HTTP/1.1\r\nHost: authd\r\n")
+        let started = ContinuousClock.now
+        var closed = false
+        var line = 0
+        while ContinuousClock.now - started < .seconds(15) {
+            line += 1
+            if await (try? loris.send("X-Dribble-\(line): x\r\n")) == nil || loris.isClosedByPeer() {
+                closed = true
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(closed, "a slowloris kept its connection for 15 s with line_timeout = 1")
+
+        // 10,000 requests on one keep-alive connection, pipelined 100 at a time.
+        let http = HTTPTestClient(connection: try RawConnection(path: socket))
+        let request = HTTPTestClient.format("GET", "/auth?role=user", headers: [("Authorization", "Bearer \(token)")])
+        func run(_ rounds: Int) async throws -> Int {
+            var answered = 0
+            for _ in 0..<rounds {
+                try await http.connection.send(String(repeating: request, count: 100))
+                for _ in 0..<100 where try await http.readResponse().status == 200 { answered += 1 }
+            }
+            return answered
+        }
+        #expect(try await run(10) == 1000)
+        let (memoryBefore, descriptorsBefore) = (Self.resident(pid), Self.descriptors(pid))
+        #expect(try await run(90) == 9000)
+        let (memoryAfter, descriptorsAfter) = (Self.resident(pid), Self.descriptors(pid))
+        print("http keep-alive: 10,000 requests, authd RSS \(memoryBefore) -> \(memoryAfter) KiB, descriptors \(descriptorsBefore) -> \(descriptorsAfter)")
+        #expect(memoryAfter - memoryBefore < 16_384, "RSS grew from \(memoryBefore) to \(memoryAfter) KiB")
+        #expect(descriptorsAfter <= descriptorsBefore, "descriptors went from \(descriptorsBefore) to \(descriptorsAfter)")
+        #expect(await daemon.stop() == 0)
+        #expect(daemon.log.contains("closing an HTTP connection that made no progress"))
+    }
+}
