@@ -5,7 +5,8 @@ Starts the real authd binary three times (EdDSA, ES256, HS256), speaking the wir
 directly over the Unix socket, so this also shows that the protocol is usable from any language:
 
 * a token authd issues verifies in PyJWT using only the key published by `jwks`
-  (and PyJWT sees the RFC 9068 header and claims);
+  (and PyJWT sees the RFC 9068 header and claims), and with the key PyJWT's own JWKS client
+  fetches from the HTTP face's /.well-known/jwks.json, whose ETag answers 304;
 * a token PyJWT signs with the HS256 secret verifies in authd, and one with a wrong secret does not.
 
 Prints one line per check and a closing 'N passed, N failed' line; exits non-zero on any failure.
@@ -19,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 import jwt  # PyJWT
 
@@ -78,8 +81,31 @@ class Daemon:
         return code
 
 
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def fetch(url, headers=None):
+    """(status, headers, body) of a GET, 304 included; retried while the listener comes up."""
+    deadline = time.time() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as response:
+                return response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read()
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def asymmetric(algorithm):
-    daemon = Daemon(f'[tokens]\nalgorithm = "{algorithm}"\nissuer = "authd-interop"\naudience = "api"\n')
+    port = free_port()
+    daemon = Daemon(f'[tokens]\nalgorithm = "{algorithm}"\nissuer = "authd-interop"\naudience = "api"\n'
+                    f'[http]\nlisten = ["127.0.0.1:{port}"]\n')
     try:
         issued = daemon.call("issue", sub="alice", roles=["admin"], ttl=300)["result"]
         keys = daemon.call("jwks")["result"]["keys"]
@@ -92,6 +118,15 @@ def asymmetric(algorithm):
                             options={"require": ["exp", "iat", "nbf", "sub", "jti", "iss", "aud"]})
         check(f"{algorithm}: PyJWT verifies authd's token with the JWKS key", claims["sub"] == "alice" and claims["roles"] == ["admin"], claims)
         check(f"{algorithm}: exp - iat is the requested ttl", claims["exp"] - claims["iat"] == 300, claims)
+        # A verifier elsewhere: PyJWT's JWKS client fetches the keys over HTTP.
+        url = f"http://127.0.0.1:{port}/.well-known/jwks.json"
+        status, headers, _ = fetch(url)
+        check(f"{algorithm}: the HTTP face serves the JWKS with an ETag", status == 200 and headers.get("ETag"), status)
+        remote = jwt.PyJWKClient(url).get_signing_key_from_jwt(token)
+        claims = jwt.decode(token, remote.key, algorithms=[algorithm], audience="api", issuer="authd-interop")
+        check(f"{algorithm}: PyJWT verifies with the key its JWKS client fetched over HTTP", claims["sub"] == "alice", claims)
+        status, _, body = fetch(url, {"If-None-Match": headers.get("ETag", "")})
+        check(f"{algorithm}: the JWKS ETag answers 304 Not Modified", status == 304 and body == b"", status)
         tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
         try:
             jwt.decode(tampered, jwk.key, algorithms=[algorithm], audience="api")
