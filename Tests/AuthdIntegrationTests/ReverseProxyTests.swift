@@ -35,6 +35,16 @@ struct ReverseProxyTests {
         #expect(ok.status == 200, "\(kind): \(ok.status) \(proxy.log)")
         #expect(ok.text.contains("user=alice roles=user"), "\(kind): the upstream saw \(ok.text)")
 
+        // A client cannot pass itself off as someone else: the identity headers the upstream sees
+        // are the proxy's, whatever the client sent, even for a token without roles.
+        let spoof = [("X-Auth-Request-User", "mallory"), ("X-Auth-Request-Roles", "admin")]
+        let spoofed = try await http.request("GET", "/app/page", headers: Self.bearer(user) + spoof)
+        #expect(spoofed.text.contains("user=alice roles=user"), "\(kind): the upstream saw \(spoofed.text)")
+        let roleless = try await authd.issue(subject: "rex").accessToken
+        let noRoles = try await http.request("GET", "/app/page", headers: Self.bearer(roleless) + spoof)
+        #expect(noRoles.status == 200)
+        #expect(noRoles.text.contains("user=rex roles=") && !noRoles.text.contains("admin"), "\(kind): the upstream saw \(noRoles.text)")
+
         for (name, token) in [("forged", forged), ("revoked", revoked)] {
             let refused = try await http.request("GET", "/app/page", headers: Self.bearer(token))
             #expect(refused.status == 401, "\(kind), \(name): \(refused.status)")
