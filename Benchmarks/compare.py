@@ -11,7 +11,9 @@ cores, so anything else would compare placements, not programs):
     cold verify.
 Then memory and start-up: idle RSS, RSS and restart time with 1,000,000 revoked jtis, and socket
 activation to first reply. Prints every round, then a table of the best values against the targets
-of issue #6. Environment: BIN_DIR (release binaries), ROUNDS (default 2), DURATION (seconds, default 5).
+of issue #6, and the HTTP face: nginx with auth_request to authd against the same nginx without
+auth and against the FastAPI app (issue #13). Environment: BIN_DIR (release binaries), ROUNDS
+(default 2), DURATION (seconds, default 5), ONLY=http (the HTTP face's rows alone).
 """
 import json
 import os
@@ -166,14 +168,108 @@ class FastAPI:
             return False
 
     def wrk(self):
-        result = subprocess.run(["wrk", f"-t{CORES}", "-c64", f"-d{int(DURATION)}s", "-H",
-                                 f"Authorization: Bearer {self.token}", f"http://127.0.0.1:{self.port}/protected"],
-                                capture_output=True, text=True, check=True)
-        match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
-        if errors:
-            raise SystemExit(f"bench-compare: FastAPI answered {errors.group(1)} non-2xx responses")
-        return float(match.group(1))
+        return self.wrk_latency()["rps"]
+
+    def wrk_latency(self):
+        return wrk(f"http://127.0.0.1:{self.port}/protected", self.token)
+
+
+# --- nginx with auth_request --------------------------------------------------------------------
+
+class Nginx:
+    """Debian's nginx (nginx-light): one server that asks authd's HTTP face (auth_request, as the
+    README's recipe) before proxying to an upstream, one that proxies to the same upstream without
+    asking, and the upstream itself (a fixed answer from the same nginx)."""
+
+    def __init__(self, authd_http_socket):
+        self.directory = os.path.join(WORK, "nginx")
+        os.makedirs(self.directory)
+        self.guarded, self.open, upstream = free_port(), free_port(), free_port()
+        config = f"""
+daemon off;
+user root;
+worker_processes {CORES};
+pid {self.directory}/nginx.pid;
+error_log {self.directory}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.directory}/body; proxy_temp_path {self.directory}/proxy;
+    fastcgi_temp_path {self.directory}/fastcgi; uwsgi_temp_path {self.directory}/uwsgi; scgi_temp_path {self.directory}/scgi;
+    upstream service {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    upstream authd {{ server unix:{authd_http_socket}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{upstream};
+        location / {{ default_type text/plain; return 200 "protected data for $http_x_auth_request_user\n"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{self.guarded};
+        location = /_authd {{
+            internal;
+            proxy_pass http://authd/auth;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }}
+        location / {{
+            auth_request /_authd;
+            auth_request_set $authd_user $upstream_http_x_auth_request_user;
+            proxy_set_header X-Auth-Request-User $authd_user;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://service;
+        }}
+    }}
+    server {{
+        listen 127.0.0.1:{self.open};
+        location / {{
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://service;
+        }}
+    }}
+}}
+"""
+        path = os.path.join(self.directory, "nginx.conf")
+        with open(path, "w") as file:
+            file.write(config)
+        self.process = spawn(["nginx", "-p", self.directory, "-c", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: all(self.answers(port) for port in (self.guarded, self.open, upstream)), what="nginx")
+
+    @staticmethod
+    def answers(port):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+
+def unix_answers(path):
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(path)
+            return True
+    except OSError:
+        return False
+
+
+def wrk(url, token):
+    """Requests/s, p50 and p99 (ms) of wrk on `url` with `token`; every answer must be a 2xx."""
+    result = subprocess.run(["wrk", f"-t{CORES}", "-c64", f"-d{int(DURATION)}s", "--latency", "-H",
+                             f"Authorization: Bearer {token}", url], capture_output=True, text=True, check=True)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+    if errors:
+        raise SystemExit(f"bench-compare: {url} answered {errors.group(1)} non-2xx responses")
+
+    def percentile(name):
+        match = re.search(rf"^\s+{name}%\s+([\d.]+)(us|ms|s)\s*$", result.stdout, re.MULTILINE)
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1)),
+            "p50_ms": percentile("50"), "p99_ms": percentile("99")}
 
 
 def free_port():
@@ -225,8 +321,62 @@ def socket_activation_ms():
 
 # --- the run ------------------------------------------------------------------------------------
 
+def http_face():
+    """nginx + authd (auth_request) against the same nginx without auth and against the seed's
+    FastAPI + PyJWT /protected (one worker per core, then one as the tutorial runs it), the three
+    interleaved round by round. Returns the table's rows and the rounds."""
+    http_socket = os.path.join(WORK, "authd-http.sock")
+    authd = Authd("authd-http", f'[http]\nlisten = ["unix:{http_socket}"]\n')
+    authd.start()
+    wait_for(lambda: unix_answers(http_socket), what="authd's HTTP face")
+    token = subprocess.run([f"{BIN}/authctl", "--socket", authd.socket, "issue", "johndoe", "--role", "user"],
+                           capture_output=True, text=True, check=True).stdout.split()[0]
+    nginx = Nginx(http_socket)
+    fastapi = FastAPI(workers=CORES)
+    rounds = []
+    for number in range(1, ROUNDS + 1):
+        row = {"nginx_authd": wrk(f"http://127.0.0.1:{nginx.guarded}/protected", token),
+               "nginx_alone": wrk(f"http://127.0.0.1:{nginx.open}/protected", token),
+               "fastapi": fastapi.wrk_latency()}
+        rounds.append(row)
+        log(f"http round {number}: " + ", ".join(f"{name} {value['rps']:,.0f}/s p50 {value['p50_ms']:.2f} ms p99 {value['p99_ms']:.2f} ms"
+                                                 for name, value in row.items()))
+    stop(fastapi.process)
+    single = FastAPI(workers=1)
+    single_result = single.wrk_latency()
+    stop(single.process)
+    stop(nginx.process)
+    authd.stop()
+    best = max(rounds, key=lambda row: row["nginx_authd"]["rps"])
+    guarded = best["nginx_authd"]
+    alone = max(row["nginx_alone"]["rps"] for row in rounds)
+    fastapi_rps = max(row["fastapi"]["rps"] for row in rounds)
+    latency = f"p50 {guarded['p50_ms']:.2f} / p99 {guarded['p99_ms']:.2f} ms"
+    table = [
+        ("nginx + authd / nginx alone (wrk, 64 conns)", f"{guarded['rps']:,.0f}/s", f"{alone:,.0f}/s",
+         f"{guarded['rps'] / alone:.2f}", ">= 0.5", guarded["rps"] / alone >= 0.5),
+        (f"nginx + authd / FastAPI /protected, {CORES} workers", f"{guarded['rps']:,.0f}/s", f"{fastapi_rps:,.0f}/s",
+         f"{guarded['rps'] / fastapi_rps:.1f}", ">= 10", guarded["rps"] / fastapi_rps >= 10),
+        ("nginx + authd / FastAPI /protected, 1 worker", f"{guarded['rps']:,.0f}/s", f"{single_result['rps']:,.0f}/s",
+         f"{guarded['rps'] / single_result['rps']:.1f}", ">= 10", guarded["rps"] / single_result["rps"] >= 10),
+        ("nginx + authd latency (same round)", latency, "", "", "(info)", True),
+    ]
+    return table, {"rounds": rounds, "fastapi_single_worker": single_result}
+
+
+def print_table(table):
+    log(f"{'measure (best of ' + str(ROUNDS) + ' rounds)':44} {'authd':>14} {'other':>14} {'ratio':>7}  {'target':14} met")
+    for name, value, other, ratio, target, met in table:
+        log(f"{name:44} {value:>14} {other:>14} {ratio:>7}  {target:14} {'yes' if met else 'NO'}")
+
+
 def main():
     log(f"bench-compare: {CORES} cores, {ROUNDS} rounds of {DURATION:g} s per contender, work dir {WORK}")
+    if os.environ.get("ONLY") == "http":
+        table, _ = http_face()
+        log("")
+        print_table(table)
+        return
     authd = Authd("authd")
     authd.start()
     fresh_idle = rss_kib(authd.process.pid)
@@ -312,11 +462,10 @@ def main():
     ]
     log("")
     log(f"MUNGE encode+decode (remunge -d): {best('munge_encode_decode'):,.0f}/s (best of {ROUNDS})")
-    log(f"{'measure (best of ' + str(ROUNDS) + ' rounds)':44} {'authd':>14} {'other':>14} {'ratio':>7}  {'target':14} met")
-    for name, value, other, ratio, target, met in table:
-        log(f"{name:44} {value:>14} {other:>14} {ratio:>7}  {target:14} {'yes' if met else 'NO'}")
+    http_table, http_rounds = http_face()
+    print_table(table + http_table)
     with open(os.environ.get("BENCH_JSON", os.path.join(WORK, "..", "authd-bench-compare.json")), "w") as file:
-        json.dump({"rounds": rounds, "fastapi_single_worker": single_rps, "fresh_idle_rss_kib": fresh_idle, "idle_rss_kib": idle, "million_rss_kib": million_rss, "restart_ready_s": ready,
+        json.dump({"rounds": rounds, "http_face": http_rounds, "fastapi_single_worker": single_rps, "fresh_idle_rss_kib": fresh_idle, "idle_rss_kib": idle, "million_rss_kib": million_rss, "restart_ready_s": ready,
                    "activation_ms": activation}, file, indent=1)
 
 

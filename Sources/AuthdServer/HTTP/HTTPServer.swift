@@ -11,8 +11,9 @@ import Synchronization
 ///
 /// Keep-alive and pipelining are served one request at a time per connection, in order. Heads are
 /// bounded by the decoder (`max_header_bytes`), bodies by ``Configuration/maximumBodyBytes`` (413);
-/// a malformed request gets NIO's 400 and its connection is closed. The `[server]` connection
-/// limits and timeouts apply, counted apart from the line protocol's connections.
+/// a malformed request gets NIO's 400 and its connection is closed. The `[server]` timeouts and
+/// its total connection limit apply, counted apart from the line protocol's connections; the
+/// per-uid limit does not (a proxy is one uid with many connections).
 public final class HTTPServer: Service, Sendable, CustomStringConvertible {
     /// Where and how the face listens.
     public struct Configuration: Sendable {
@@ -52,8 +53,6 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
 
     private struct Accepted: Sendable {
         let connection: Connection
-        /// The peer's uid on a Unix socket (for the per-uid limit); `nil` on TCP.
-        let uid: UInt32?
     }
 
     /// The listeners' lifecycle.
@@ -138,15 +137,8 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: false)
-        let isUnix: Bool
-        switch address.kind {
-        case .tcp: isUnix = false
-        case .path, .inherited: isUnix = true
-        }
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Accepted> = { channel in
-            let credentials: EventLoopFuture<UInt32?> =
-                isUnix ? PeerCredentials.read(from: channel).map { Optional($0.uid) } : channel.eventLoop.makeSucceededFuture(nil)
-            return credentials.flatMapThrowing { uid in
+            channel.eventLoop.makeCompletedFuture {
                 let timeouts = ReadTimeoutHandler(
                     idleTimeout: configuration.idleTimeout.map(TimeAmount.init), lineTimeout: configuration.requestTimeout.map(TimeAmount.init),
                     framing: .answeredRequests
@@ -161,7 +153,7 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
                 try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                     withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: true,
                     withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
-                return Accepted(connection: try Connection(wrappingChannelSynchronously: channel), uid: uid)
+                return Accepted(connection: try Connection(wrappingChannelSynchronously: channel))
             }
         }
         switch address.kind {
@@ -179,7 +171,9 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
 
     private func serve(_ accepted: Accepted) async {
         let connection = accepted.connection
-        switch connections.register(connection.channel, uid: accepted.uid) {
+        // Only the total counts: a reverse proxy is one uid with as many connections as requests
+        // in flight, and the face is read-only.
+        switch connections.register(connection.channel, uid: nil) {
         case .admitted: break
         case .shuttingDown:
             try? await connection.channel.close()
