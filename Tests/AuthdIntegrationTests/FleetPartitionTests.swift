@@ -17,7 +17,7 @@ extension FleetTests {
         let fleet = try await TestFleet(postgres: postgres, names: ["node-a", "node-b"])
         let directory = TemporaryDirectory()
         // Not loopback, so TLS would be required by default; the test server speaks none.
-        let config = try fleet.config("node-c", directory: directory, host: namespace.hostAddress) + "\ntls = \"disable\"\n"
+        let config = try fleet.config("node-c", directory: directory, host: namespace.hostAddress, fleetKeys: #"tls = "disable""#)
         let nodeC = try await DaemonProcess(config: config, directory: directory, launcher: namespace.launcher)
         let (a, c) = (fleet[0].client(), nodeC.client())
         #expect(await eventually { (try? await c.status().fleet?.connected) == true }, "\(nodeC.log.suffix(2000))")

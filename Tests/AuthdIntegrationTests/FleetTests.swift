@@ -223,7 +223,7 @@ struct FleetTests {
         await fleet.stop()
     }
 
-    @Test("on_stale = refuse: a stale node refuses other nodes' tokens (fleet_unavailable) and still verifies its own")
+    @Test("on_stale = refuse: a stale node refuses other nodes' tokens (fleet_unavailable; HTTP 503, /healthz 503) and still verifies its own")
     func staleRefuses() async throws {
         let postgres = try await PostgresServer()
         let fleet = try await TestFleet(
@@ -238,8 +238,18 @@ struct FleetTests {
             })
         #expect(try await fleet[1].client().verify(token: own).subject == "mona")
         #expect(try await fleet[1].client().status().fleet?.stale == true)
+        // The HTTP face agrees: /healthz says 503, /auth answers 503 for the other node's token
+        // (a proxy then fails closed) and 200 for its own; the metrics show the node disconnected.
+        let http = HTTPTestClient(connection: try await RawConnection.whenListening(path: fleet[1].directory.path + "/http.sock"))
+        #expect(try await http.request("GET", "/healthz").status == 503)
+        #expect(try await http.request("GET", "/auth", headers: [("Authorization", "Bearer \(foreign)")]).status == 503)
+        #expect(try await http.request("GET", "/auth", headers: [("Authorization", "Bearer \(own)")]).status == 200)
+        let metrics = try await http.request("GET", "/metrics").text
+        #expect(HTTPFaceTests.sample(metrics, "authd_fleet_connected") == 0, "\(metrics)")
+        #expect(HTTPFaceTests.sample(metrics, "authd_fleet_staleness_seconds").map { $0 >= 3 } == true)
         try await postgres.start()
         #expect(await eventually { (try? await fleet[1].client().verify(token: foreign).subject) == "lena" })
+        #expect(try await http.request("GET", "/healthz").status == 200)
         await fleet.stop()
     }
 

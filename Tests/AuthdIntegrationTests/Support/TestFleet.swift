@@ -33,7 +33,7 @@ final class TestFleet: @unchecked Sendable {
 
     /// The configuration of node `name` whose files are in `directory`, reaching PostgreSQL at
     /// `host` (loopback unless said otherwise).
-    func config(_ name: String, directory: TemporaryDirectory, host: String = "127.0.0.1") throws -> String {
+    func config(_ name: String, directory: TemporaryDirectory, host: String = "127.0.0.1", fleetKeys: String = "") throws -> String {
         let secretPath = directory.path + "/hs256.secret"
         try secret.write(toFile: secretPath, atomically: true, encoding: .utf8)
         chmod(secretPath, 0o600)
@@ -50,6 +50,10 @@ final class TestFleet: @unchecked Sendable {
             password_file = "\(passwordPath)"
             node = "\(name)"
             \(extraConfig)
+            \(fleetKeys)
+
+            [http]
+            listen = ["unix:\(directory.path)/http.sock"]
             """
     }
 
