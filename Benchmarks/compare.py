@@ -18,8 +18,6 @@ auth and against the FastAPI app (issue #13). Environment: BIN_DIR (release bina
 import json
 import os
 import re
-import shutil
-import signal
 import socket
 import sqlite3
 import statistics
@@ -28,42 +26,19 @@ import sys
 import tempfile
 import time
 
+import benchsupport
+from benchsupport import free_port, log, spawn, stop
+
 BIN = os.environ["BIN_DIR"]
 ROUNDS = int(os.environ.get("ROUNDS", "2"))
 DURATION = float(os.environ.get("DURATION", "5"))
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORK = tempfile.mkdtemp(prefix="authd-bench-")
 CORES = os.cpu_count() or 2
-children = []
-
-
-def log(message):
-    print(message, flush=True)
-
-
-def spawn(arguments, **kwargs):
-    process = subprocess.Popen(arguments, **kwargs)
-    children.append(process)
-    return process
-
-
-def stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def wait_for(predicate, timeout=30, what="something"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise SystemExit(f"bench-compare: timed out waiting for {what}")
+    benchsupport.wait_for(predicate, timeout, what, name="bench-compare")
 
 
 def pings(path):
@@ -272,12 +247,6 @@ def wrk(url, token):
             "p50_ms": percentile("50"), "p99_ms": percentile("99")}
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def crypto_baseline():
     result = subprocess.run([f"{BIN}/authd-crypto-baseline", str(min(DURATION, 3)), str(CORES)],
                             capture_output=True, text=True, check=True)
@@ -470,9 +439,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        for child in children:
-            stop(child)
-        shutil.rmtree(WORK, ignore_errors=True)
+    benchsupport.run(main, WORK)

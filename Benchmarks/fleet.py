@@ -35,14 +35,14 @@ import os
 import random
 import secrets
 import select
-import shutil
-import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
+
+import benchsupport
+from benchsupport import free_port, log, spawn, stop
 
 BIN = os.environ["BIN_DIR"]
 NODES = int(os.environ.get("NODES", "5"))
@@ -55,11 +55,6 @@ POOL_SIZE = int(os.environ.get("POOL_SIZE", "4"))
 PHASES = os.environ.get("PHASES", "propagation,verify,revoke").split(",")
 PG_BIN = "/usr/lib/postgresql/15/bin"
 WORK = tempfile.mkdtemp(prefix="authd-bench-fleet-")
-children = []
-
-
-def log(message):
-    print(message, flush=True)
 
 
 def fail(message):
@@ -67,27 +62,12 @@ def fail(message):
 
 
 def wait_for(predicate, timeout=60, what="something"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    fail(f"timed out waiting for {what}")
+    benchsupport.wait_for(predicate, timeout, what, name="bench-fleet")
 
 
 def percentile(values, fraction):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def stop(process):
-    if process is not None and process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
@@ -105,19 +85,16 @@ class Postgres:
         os.chmod(WORK, 0o755)
         subprocess.run(["chown", "-R", "postgres:postgres", self.directory], check=True)
         self.password = secrets.token_urlsafe(24)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.as_postgres("initdb", "-D", self.data, "-U", "postgres", "--auth-local=trust",
                          "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync", quiet=True)
         self.log = open(os.path.join(self.directory, "server.log"), "a")
         # synchronous_commit and fsync as PostgreSQL ships them: a revoke's `ok` is a durable commit.
-        self.process = subprocess.Popen(
+        self.process = spawn(
             ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", f"{PG_BIN}/postgres",
              "-D", self.data, "-p", str(self.port), "-k", self.sockets, "-c", "listen_addresses=127.0.0.1",
              "-c", f"max_connections={PG_MAX_CONNECTIONS}", *os.environ.get("PG_OPTIONS", "").split()],
             stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
-        children.append(self.process)
         self.server_pid = self.process.pid
         wait_for(lambda: self.try_sql("SELECT 1") == "1", what="PostgreSQL to accept connections")
         self.sql(f"CREATE ROLE authd LOGIN PASSWORD '{self.password}'")
@@ -164,10 +141,9 @@ class Node:
         self.start()
 
     def start(self):
-        self.process = subprocess.Popen(
+        self.process = spawn(
             [f"{BIN}/authd", "--socket", self.socket, "--state-dir", os.path.join(self.directory, "state"),
              "--config", self.config], stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
-        children.append(self.process)
 
     def applied_seq(self):
         reply = Connection(self.socket).request({"op": "status"})
@@ -441,9 +417,4 @@ pool_size = {POOL_SIZE}
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        for child in reversed(children):
-            stop(child)
-        shutil.rmtree(WORK, ignore_errors=True)
+    benchsupport.run(main, WORK)

@@ -7,9 +7,10 @@ struct FleetConfigurationTests {
         try AuthdConfiguration(toml: "[fleet]\n" + body).fleet
     }
 
-    static func refusal(_ body: String) -> String {
+    /// Why a configuration whose `[table]` is `body` is refused, or "accepted".
+    static func refusal(_ body: String, table: String = "fleet") -> String {
         do {
-            _ = try AuthdConfiguration(toml: "[fleet]\n" + body)
+            _ = try AuthdConfiguration(toml: "[\(table)]\n" + body)
             return "accepted"
         } catch {
             return error.message

@@ -3,14 +3,7 @@ import Testing
 
 @Suite("The [http] table")
 struct HTTPConfigurationTests {
-    static func refusal(_ body: String) -> String {
-        do {
-            _ = try AuthdConfiguration(toml: "[http]\n" + body)
-            return "accepted"
-        } catch {
-            return error.message
-        }
-    }
+    static func refusal(_ body: String) -> String { FleetConfigurationTests.refusal(body, table: "http") }
 
     @Test("off by default; Unix paths and loopback TCP addresses are taken")
     func addresses() throws {

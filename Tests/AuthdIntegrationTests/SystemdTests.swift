@@ -5,6 +5,22 @@ import Testing
 
 @Suite("systemd: socket activation, sd_notify, watchdog, reload, idle exit")
 struct SystemdTests {
+    /// Starts authd under `systemd-socket-activate` with `options` (its sockets and environment),
+    /// its state in `directory` and its stderr in `authd.log` there. The process's pid is
+    /// authd's: systemd-socket-activate execs it.
+    static func socketActivate(
+        _ options: [String], directory: TemporaryDirectory, configPath: String
+    ) throws -> (process: Process, logPath: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
+        process.arguments = options + [Binaries.authd, "--state-dir", directory.path + "/state", "--config", configPath]
+        let logPath = directory.path + "/authd.log"
+        try createEmptyFile(logPath)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        try process.run()
+        return (process, logPath)
+    }
+
     @Test("under systemd-socket-activate: first connection served, READY/STATUS, watchdog rate, SIGHUP reload, STOPPING and exit 0")
     func socketActivated() async throws {
         let directory = TemporaryDirectory()
@@ -16,16 +32,9 @@ struct SystemdTests {
         // It also closes every inherited descriptor, including the one Foundation watches to learn
         // that a child exited, so Foundation's reaper then blocks in waitpid() on it until authd
         // exits: no test may block a pool thread waiting for another process meanwhile.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
-        process.arguments = [
-            "-l", socketPath, "--fdname=authd", "-E", "NOTIFY_SOCKET=\(notify.path)", "-E", "WATCHDOG_USEC=300000",
-            Binaries.authd, "--state-dir", directory.path + "/state", "--config", configPath,
-        ]
-        let logPath = directory.path + "/authd.log"
-        try createEmptyFile(logPath)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        try process.run()
+        let (process, logPath) = try Self.socketActivate(
+            ["-l", socketPath, "--fdname=authd", "-E", "NOTIFY_SOCKET=\(notify.path)", "-E", "WATCHDOG_USEC=300000"],
+            directory: directory, configPath: configPath)
         let pid = process.processIdentifier
         defer { if process.isRunning { kill(pid, SIGKILL) } }
         // The first connection starts authd and gets its answer.
@@ -83,16 +92,8 @@ struct SystemdTests {
         let httpPath = directory.path + "/http.sock"
         let configPath = directory.path + "/authd.toml"
         try "".write(toFile: configPath, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
-        process.arguments = [
-            "-l", socketPath, "-l", httpPath, "--fdname=authd:http",
-            Binaries.authd, "--state-dir", directory.path + "/state", "--config", configPath,
-        ]
-        let logPath = directory.path + "/authd.log"
-        try createEmptyFile(logPath)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        try process.run()
+        let (process, logPath) = try Self.socketActivate(
+            ["-l", socketPath, "-l", httpPath, "--fdname=authd:http"], directory: directory, configPath: configPath)
         let pid = process.processIdentifier
         defer { if process.isRunning { kill(pid, SIGKILL) } }
         // The first connection, an HTTP one, starts authd.

@@ -20,15 +20,20 @@ final class RawConnection: @unchecked Sendable {
         // time — by then possibly another thread's newly opened file.
         let candidate = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard candidate >= 0 else { throw DaemonError("socket() failed") }
-        let result = withSocketAddress(path) { connect(candidate, $0, $1) }
+        descriptor = try Self.connected(candidate, withSocketAddress(path) { connect(candidate, $0, $1) }, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// `candidate` once `connect` (which returned `result`) succeeded, with a receive timeout;
+    /// closed and thrown away if it failed.
+    private static func connected(_ candidate: Int32, _ result: Int32, timeoutSeconds: Int) throws -> Int32 {
         guard result == 0 else {
             let reason = String(cString: strerror(errno))
             close(candidate)
             throw DaemonError("connect failed: \(reason)")
         }
-        descriptor = candidate
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(candidate, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return candidate
     }
 
     /// A TCP connection to `127.0.0.1:port` (the HTTP face's loopback listener).
@@ -42,14 +47,7 @@ final class RawConnection: @unchecked Sendable {
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(candidate, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard result == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(candidate)
-            throw DaemonError("connect failed: \(reason)")
-        }
-        descriptor = candidate
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        descriptor = try Self.connected(candidate, result, timeoutSeconds: timeoutSeconds)
     }
 
     deinit { close(descriptor) }
