@@ -47,7 +47,7 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
 
     private let configuration: Configuration
     let handler: RequestHandler
-    private let counters: AuthdCounters
+    let counters: AuthdCounters
     private let logger: Logger
     private let eventLoopGroup: MultiThreadedEventLoopGroup
     private let connections: ConnectionRegistry

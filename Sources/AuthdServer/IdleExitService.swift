@@ -1,5 +1,5 @@
-public import AuthdCore
-public import Logging
+import AuthdCore
+import Logging
 public import ServiceLifecycle
 
 /// Ends the daemon after a stretch without connections, for socket activation: the socket unit
@@ -9,41 +9,62 @@ public import ServiceLifecycle
 /// no client that got through is cut off. Its `run` returning is the signal to shut the group down
 /// gracefully (configure it with `successTerminationBehavior: .gracefullyShutdownGroup`).
 public struct IdleExitService: Service, CustomStringConvertible {
-    private let server: AuthdServer
-    private let counters: AuthdCounters
+    private let listeners: [any IdleWatchedListener]
     private let idleLimit: Duration
     private let logger: Logger
 
-    /// Exits `server` after `idleLimit` with no open connection and none accepted.
-    public init(server: AuthdServer, counters: AuthdCounters, idleLimit: Duration, logger: Logger) {
-        self.server = server
-        self.counters = counters
+    /// Watches `listeners` (the line protocol's, and the HTTP face's when it is on).
+    init(listeners: [any IdleWatchedListener], idleLimit: Duration, logger: Logger) {
+        self.listeners = listeners
         self.idleLimit = idleLimit
         self.logger = logger
     }
 
     public var description: String { "IdleExitService" }
 
+    private var open: Int { listeners.reduce(0) { $0 + $1.openConnections } }
+    private var accepted: Int { listeners.reduce(0) { $0 + $1.acceptedConnections } }
+
     public func run() async throws {
         let clock = ContinuousClock()
         let poll = min(.seconds(1), idleLimit / 4)
-        var lastAccepted = counters.accepted
+        var lastAccepted = accepted
         var idleSince = clock.now
         while !Task.isShuttingDownGracefully {
             guard await sleepUnlessShuttingDown(for: poll) else { return }
-            let accepted = counters.accepted
-            if counters.connections > 0 || accepted != lastAccepted {
+            let accepted = self.accepted
+            if open > 0 || accepted != lastAccepted {
                 lastAccepted = accepted
                 idleSince = clock.now
                 continue
             }
             guard clock.now - idleSince >= idleLimit else { continue }
             logger.notice("no connections for \(idleLimit); exiting until the next connection activates authd again")
-            server.stopAccepting()
-            while counters.connections > 0 {
+            for listener in listeners { listener.stopAccepting() }
+            while open > 0 {
                 try? await Task.sleep(for: .milliseconds(20))
             }
             return
         }
     }
+}
+
+/// A listener whose connections keep authd from exiting idle.
+protocol IdleWatchedListener: Sendable {
+    /// Connections open now.
+    var openConnections: Int { get }
+    /// Connections accepted since start (any change is activity).
+    var acceptedConnections: Int { get }
+    /// Closes the listener: new connections wait in systemd's socket and start the next instance.
+    func stopAccepting()
+}
+
+extension AuthdServer: IdleWatchedListener {
+    var openConnections: Int { Int(counters.connections) }
+    var acceptedConnections: Int { Int(counters.accepted) }
+}
+
+extension HTTPServer: IdleWatchedListener {
+    var openConnections: Int { face.openConnections.count }
+    var acceptedConnections: Int { face.openConnections.accepted }
 }

@@ -67,4 +67,43 @@ struct HTTPHostileTests {
         #expect(await daemon.stop() == 0)
         #expect(daemon.log.contains("closing an HTTP connection that made no progress"))
     }
+
+    @Test("an HTTP address it cannot listen on refuses the start (exit 78) and names it")
+    func addressInUse() async throws {
+        let directory = TemporaryDirectory()
+        let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(taken) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(taken, $0, length) == 0 && listen(taken, 1) == 0 && getsockname(taken, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let config = directory.path + "/authd.toml"
+        try "[http]\nlisten = [\"127.0.0.1:\(port)\"]\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try await runCommand(
+            Binaries.authd, ["--socket", directory.path + "/authd.sock", "--state-dir", directory.path + "/state", "--config", config])
+        #expect(result.status == 78, "\(result.stderr)")
+        #expect(result.stderr.contains("cannot serve HTTP on 127.0.0.1:\(port) (http.listen)"), "\(result.stderr)")
+    }
+
+    @Test("exit_idle_after: an open HTTP connection is activity, not idleness; once it closes, authd exits idle")
+    func idleExitCountsHTTP() async throws {
+        let directory = TemporaryDirectory()
+        let socket = directory.path + "/http.sock"
+        let daemon = try await DaemonProcess(
+            config: "[server]\nexit_idle_after = 1\n\n[http]\nlisten = [\"unix:\(socket)\"]\n", directory: directory)
+        let http = HTTPTestClient(connection: try await RawConnection.whenListening(path: socket))
+        #expect(try await http.request("GET", "/healthz").status == 200)
+        // Quiet but open for longer than exit_idle_after: authd must still be there.
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(try await http.request("GET", "/healthz").status == 200)
+        http.connection.disconnect()
+        let status = await daemon.waitForExit(timeout: .seconds(30))
+        #expect(status == 0, "exit status \(status): \(daemon.log.suffix(2000))")
+        #expect(daemon.log.contains("no connections for"))
+    }
 }

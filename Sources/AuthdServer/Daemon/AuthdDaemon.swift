@@ -177,7 +177,7 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
             services.append(
                 .init(
                     service: IdleExitService(
-                        server: server, counters: counters, idleLimit: .seconds(settings.exitIdleAfter), logger: logger),
+                        listeners: [server] + (http.map { [$0] } ?? []), idleLimit: .seconds(settings.exitIdleAfter), logger: logger),
                     successTerminationBehavior: .gracefullyShutdownGroup))
         }
         self.services = services

@@ -57,7 +57,6 @@ enum ForwardAuth {
     static var missingToken: HTTPReply {
         var reply = HTTPReply.text(.unauthorized, "a bearer token is required")
         reply.headers.add(name: "WWW-Authenticate", value: #"Bearer realm="authd""#)
-        reply.headers.add(name: "Cache-Control", value: "no-store")
         return reply
     }
 
@@ -76,7 +75,6 @@ enum ForwardAuth {
             reply.headers.add(name: "X-Auth-Request-Jti", value: HTTPReply.headerValue(claims.jti))
             reply.headers.add(name: "Remote-User", value: subject)
             reply.headers.add(name: "Remote-Groups", value: roles)
-            reply.headers.add(name: "Cache-Control", value: "no-store")
             return reply
         case .failure(let error):
             switch error.code {
@@ -85,7 +83,6 @@ enum ForwardAuth {
             case .fleetUnavailable:
                 var reply = HTTPReply.text(.serviceUnavailable, "this node cannot vouch for the token now")
                 reply.headers.add(name: "Retry-After", value: "5")
-                reply.headers.add(name: "Cache-Control", value: "no-store")
                 return reply
             default:
                 // Expired, revoked, forged, malformed, too long: whatever it is, the token does not do.
@@ -100,7 +97,6 @@ enum ForwardAuth {
         var reply = HTTPReply(
             status, body: Array(#"{"error":"\#(error)","error_description":"\#(safe)"}"#.utf8), contentType: "application/json")
         reply.headers.add(name: "WWW-Authenticate", value: #"Bearer realm="authd", error="\#(error)", error_description="\#(safe)""#)
-        reply.headers.add(name: "Cache-Control", value: "no-store")
         return reply
     }
 

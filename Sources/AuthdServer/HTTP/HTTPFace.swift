@@ -3,11 +3,16 @@ import AuthdProtocol
 import NIOHTTP1
 import Synchronization
 
-/// How many connections the HTTP face has open.
+/// How many connections the HTTP face has open, and has accepted since start.
 final class OpenConnections: Sendable {
     private let value = Atomic<Int>(0)
+    private let total = Atomic<Int>(0)
     var count: Int { value.load(ordering: .relaxed) }
-    func opened() { value.add(1, ordering: .relaxed) }
+    var accepted: Int { total.load(ordering: .relaxed) }
+    func opened() {
+        value.add(1, ordering: .relaxed)
+        total.add(1, ordering: .relaxed)
+    }
     func closed() { value.subtract(1, ordering: .relaxed) }
 }
 
@@ -38,7 +43,10 @@ struct HTTPFace: Sendable {
         }
         switch path {
         case "/auth":
-            return await forwardAuth(query: query, headers: headers)
+            // A decision about one request: never to be reused by a cache on the way.
+            var reply = await forwardAuth(query: query, headers: headers)
+            reply.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
+            return reply
         case "/.well-known/jwks.json":
             guard method == .GET || method == .HEAD else { return Self.methodNotAllowed }
             return jwks(headers: headers)

@@ -63,7 +63,7 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
     }
 
     private let configuration: Configuration
-    private let face: HTTPFace
+    let face: HTTPFace
     private let logger: Logger
     private let connections: ConnectionRegistry
     private let state = Mutex(State.initial)
@@ -83,7 +83,15 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
         var boundSockets: [SocketFile.Identity] = []
         defer { for socket in boundSockets { socket.removeIfUnchanged() } }
         for address in configuration.addresses {
-            let listener = try await bind(address)
+            let listener: Listener
+            do {
+                listener = try await bind(address)
+            } catch let error as StartupError {
+                throw error
+            } catch {
+                // authd exits 78 with this, as for any other setting it cannot honour.
+                throw StartupError("cannot serve HTTP on \(address) (http.listen): \(error)")
+            }
             listeners.append(listener)
             if let identity = SocketFile.Identity(path: address) { boundSockets.append(identity) }
         }
@@ -100,6 +108,9 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
                     group.addTask { await self.accept(on: listener) }
                 }
             }
+            // The listeners also close when an idle exit stops accepting: the group's shutdown is
+            // then on its way, and returning before it would read as a crash.
+            if !Task.isShuttingDownGracefully { try? await gracefulShutdown() }
         } onGracefulShutdown: {
             self.stopAccepting()
             self.connections.quiesce()
