@@ -17,12 +17,17 @@ struct HTTPHostileTests {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
     }
 
-    @Test("a slowloris is closed after line_timeout; 10,000 keep-alive requests on one connection leave memory and descriptors flat")
-    func slowlorisAndKeepAlive() async throws {
+    /// The binary with `[server]` keys `server` and its HTTP face on `http.sock` in its directory.
+    static func daemon(server: String) async throws -> (DaemonProcess, socket: String) {
         let directory = TemporaryDirectory()
         let socket = directory.path + "/http.sock"
-        let daemon = try await DaemonProcess(
-            config: "[server]\nline_timeout = 1\n\n[http]\nlisten = [\"unix:\(socket)\"]\n", directory: directory)
+        let daemon = try await DaemonProcess(config: "[server]\n\(server)\n\n[http]\nlisten = [\"unix:\(socket)\"]\n", directory: directory)
+        return (daemon, socket)
+    }
+
+    @Test("a slowloris is closed after line_timeout; 10,000 keep-alive requests on one connection leave memory and descriptors flat")
+    func slowlorisAndKeepAlive() async throws {
+        let (daemon, socket) = try await Self.daemon(server: "line_timeout = 1")
         let pid = daemon.process.processIdentifier
         let token = try await daemon.client().issue(subject: "gina", roles: ["user"]).accessToken
         let warm = HTTPTestClient(connection: try await RawConnection.whenListening(path: socket))
@@ -92,10 +97,7 @@ struct HTTPHostileTests {
 
     @Test("exit_idle_after: an open HTTP connection is activity, not idleness; once it closes, authd exits idle")
     func idleExitCountsHTTP() async throws {
-        let directory = TemporaryDirectory()
-        let socket = directory.path + "/http.sock"
-        let daemon = try await DaemonProcess(
-            config: "[server]\nexit_idle_after = 1\n\n[http]\nlisten = [\"unix:\(socket)\"]\n", directory: directory)
+        let (daemon, socket) = try await Self.daemon(server: "exit_idle_after = 1")
         let http = HTTPTestClient(connection: try await RawConnection.whenListening(path: socket))
         #expect(try await http.request("GET", "/healthz").status == 200)
         // Quiet but open for longer than exit_idle_after: authd must still be there.
