@@ -97,15 +97,27 @@ struct HTTPHostileTests {
 
     @Test("exit_idle_after: an open HTTP connection is activity, not idleness; once it closes, authd exits idle")
     func idleExitCountsHTTP() async throws {
-        let (daemon, socket) = try await Self.daemon(server: "exit_idle_after = 1")
-        let http = HTTPTestClient(connection: try await RawConnection.whenListening(path: socket))
-        #expect(try await http.request("GET", "/healthz").status == 200)
+        // The test owns the listening HTTP socket, as systemd would, and connects before authd
+        // starts: the connection is open from authd's first moment, however slow the machine.
+        let directory = TemporaryDirectory()
+        let listener = try ActivationSocket(path: directory.path + "/http.sock")
+        let http = HTTPTestClient(connection: try RawConnection(path: listener.path))
+        try await http.connection.send(HTTPTestClient.format("GET", "/healthz"))
+        let logPath = directory.path + "/authd.log"
+        try "[server]\nexit_idle_after = 1\n".write(toFile: directory.path + "/authd.toml", atomically: true, encoding: .utf8)
+        let daemon = try spawnActivated(
+            descriptor: listener.descriptor, name: "http", executable: Binaries.authd,
+            arguments: ["--socket", directory.path + "/authd.sock", "--state-dir", directory.path + "/state", "--config", directory.path + "/authd.toml"],
+            logPath: logPath)
+        #expect(try await http.readResponse().status == 200)
         // Quiet but open for longer than exit_idle_after: authd must still be there.
         try await Task.sleep(for: .milliseconds(1500))
         #expect(try await http.request("GET", "/healthz").status == 200)
         http.connection.disconnect()
-        let status = await daemon.waitForExit(timeout: .seconds(30))
-        #expect(status == 0, "exit status \(status): \(daemon.log.suffix(2000))")
-        #expect(daemon.log.contains("no connections for"))
+        let status = await waitForExit(daemon, timeout: .seconds(30))
+        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        #expect(status == 0, "exit status \(status): \(log.suffix(2000))")
+        #expect(log.contains("no connections for"))
+        #expect(log.contains("inherited fd 3 (http)"))
     }
 }
