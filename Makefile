@@ -5,7 +5,7 @@ SWIFT   ?= swift
 PYTHON  ?= python3
 SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Debian packages the build and the tests need.
-APT_PACKAGES := python3 python3-pip ca-certificates pkg-config libsystemd-dev libsqlite3-dev libargon2-dev systemd procps binutils dpkg util-linux bsdutils curl postgresql-15 iproute2 nginx-light caddy prometheus
+APT_PACKAGES := python3 python3-pip ca-certificates pkg-config libsystemd-dev libsqlite3-dev libargon2-dev systemd procps binutils dpkg util-linux bsdutils curl postgresql-15 iproute2 nginx-light caddy prometheus python3-venv
 BIN_DIR  = $(shell $(SWIFT) build --show-bin-path)
 
 .PHONY: all deps build test run demo deb bench bench-compare bench-fleet soak fuzz clean

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: every stage runs, whatever an earlier one did, and the run fails at the end with a
 # summary of which stages failed. Stages: the Swift suite (unit, in-process and binary integration
-# tests), interoperability with PyJWT, and the Debian package built and checked.
+# tests), interoperability with PyJWT, the Python client (in a virtual environment), and the Debian
+# package built and checked.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
@@ -33,6 +34,7 @@ deb_stage() {
 # --disable-xctest: the suite is Swift Testing only; XCTest would print an empty "0 tests" run.
 stage "swift test" "$SWIFT" test --disable-xctest
 stage "interop (PyJWT)" "$PYTHON" Tests/interop/interop.py
+stage "Python client" env PYTHON="$PYTHON" Tests/python/run.sh
 stage "Debian package" deb_stage
 
 echo "=== make test: summary"
