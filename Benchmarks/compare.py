@@ -12,8 +12,9 @@ cores, so anything else would compare placements, not programs):
 Then memory and start-up: idle RSS, RSS and restart time with 1,000,000 revoked jtis, and socket
 activation to first reply. Prints every round, then a table of the best values against the targets
 of issue #6, and the HTTP face: nginx with auth_request to authd against the same nginx without
-auth and against the FastAPI app (issue #13). Environment: BIN_DIR (release binaries), ROUNDS
-(default 2), DURATION (seconds, default 5), ONLY=http (the HTTP face's rows alone).
+auth and against the FastAPI app (issue #13), and the Python client against PyJWT in-process (issue
+#14). Environment: BIN_DIR (release binaries), ROUNDS (default 2), DURATION (seconds, default 5),
+ONLY=http or ONLY=python (those rows alone).
 """
 import json
 import os
@@ -333,6 +334,69 @@ def http_face():
     return table, {"rounds": rounds, "fastapi_single_worker": single_result}
 
 
+def python_client():
+    """Tokens verified per second from one Python process: authd.AsyncClient with 64 tasks and
+    authd.Client one call at a time, against PyJWT verifying the same EdDSA tokens in-process
+    (with the key from authd's JWKS, checking audience and issuer), interleaved round by round."""
+    import asyncio
+    sys.path.insert(0, os.path.join(HERE, "..", "clients", "python", "src"))
+    import authd as authd_client
+    import jwt
+
+    daemon = Authd("authd-python")
+    daemon.start()
+    client = authd_client.Client(daemon.socket)
+    tokens = [client.issue(f"user-{index}", roles=["user"]).access_token for index in range(64)]
+    keys = {key["kid"]: jwt.PyJWK(key).key for key in client.jwks()}
+    key = keys[jwt.get_unverified_header(tokens[0])["kid"]]
+
+    def pyjwt_rate():
+        done, deadline = 0, time.monotonic() + DURATION
+        while time.monotonic() < deadline:
+            jwt.decode(tokens[done % 64], key, algorithms=["EdDSA"], audience="local", issuer="authd")
+            done += 1
+        return done / DURATION
+
+    def blocking_rate():
+        done, deadline = 0, time.monotonic() + DURATION
+        while time.monotonic() < deadline:
+            client.verify(tokens[done % 64])
+            done += 1
+        return done / DURATION
+
+    async def async_rate():
+        async with authd_client.AsyncClient(daemon.socket) as shared:
+            deadline = time.monotonic() + DURATION
+
+            async def task(index):
+                done = 0
+                while time.monotonic() < deadline:
+                    await shared.verify(tokens[(index + done) % 64])
+                    done += 1
+                return done
+
+            return sum(await asyncio.gather(*(task(index) for index in range(64)))) / DURATION
+
+    rounds = []
+    for number in range(1, ROUNDS + 1):
+        row = {"pyjwt": pyjwt_rate(), "async_64": asyncio.run(async_rate()), "blocking": blocking_rate()}
+        rounds.append(row)
+        log(f"python round {number}: PyJWT in-process {row['pyjwt']:,.0f}/s, AsyncClient x64 {row['async_64']:,.0f}/s, "
+            f"Client one at a time {row['blocking']:,.0f}/s")
+    client.close()
+    daemon.stop()
+    pyjwt_best = max(row["pyjwt"] for row in rounds)
+    async_best = max(row["async_64"] for row in rounds)
+    blocking_best = max(row["blocking"] for row in rounds)
+    table = [
+        ("Python AsyncClient x64 / PyJWT in-process", f"{async_best:,.0f}/s", f"{pyjwt_best:,.0f}/s",
+         f"{async_best / pyjwt_best:.2f}", ">= 1", async_best >= pyjwt_best),
+        ("Python Client, one at a time / PyJWT", f"{blocking_best:,.0f}/s", f"{pyjwt_best:,.0f}/s",
+         f"{blocking_best / pyjwt_best:.2f}", "(info)", True),
+    ]
+    return table, rounds
+
+
 def print_table(table):
     log(f"{'measure (best of ' + str(ROUNDS) + ' rounds)':44} {'authd':>14} {'other':>14} {'ratio':>7}  {'target':14} met")
     for name, value, other, ratio, target, met in table:
@@ -341,8 +405,9 @@ def print_table(table):
 
 def main():
     log(f"bench-compare: {CORES} cores, {ROUNDS} rounds of {DURATION:g} s per contender, work dir {WORK}")
-    if os.environ.get("ONLY") == "http":
-        table, _ = http_face()
+    only = {"http": http_face, "python": python_client}.get(os.environ.get("ONLY", ""))
+    if only:
+        table, _ = only()
         log("")
         print_table(table)
         return
@@ -432,9 +497,10 @@ def main():
     log("")
     log(f"MUNGE encode+decode (remunge -d): {best('munge_encode_decode'):,.0f}/s (best of {ROUNDS})")
     http_table, http_rounds = http_face()
-    print_table(table + http_table)
+    python_table, python_rounds = python_client()
+    print_table(table + http_table + python_table)
     with open(os.environ.get("BENCH_JSON", os.path.join(WORK, "..", "authd-bench-compare.json")), "w") as file:
-        json.dump({"rounds": rounds, "http_face": http_rounds, "fastapi_single_worker": single_rps, "fresh_idle_rss_kib": fresh_idle, "idle_rss_kib": idle, "million_rss_kib": million_rss, "restart_ready_s": ready,
+        json.dump({"rounds": rounds, "http_face": http_rounds, "python_client": python_rounds, "fastapi_single_worker": single_rps, "fresh_idle_rss_kib": fresh_idle, "idle_rss_kib": idle, "million_rss_kib": million_rss, "restart_ready_s": ready,
                    "activation_ms": activation}, file, indent=1)
 
 
