@@ -187,7 +187,7 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
         // Supplementary groups are looked up only when a group grant is consulted (see RequestHandler),
         // so a connection that only verifies costs no user-database look-up.
         let caller = Caller(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid)
-        switch connections.register(connection.channel, uid: Policy.isPrivileged(caller) ? nil : credentials.uid) {
+        switch connections.register(connection.channel, as: Policy.isPrivileged(caller) ? .privileged : .uid(credentials.uid)) {
         case .admitted: break
         case .shuttingDown: return
         case .refused(let reason, let firstRefusal):

@@ -33,16 +33,27 @@ final class ConnectionRegistry: Sendable {
         case refused(reason: String, firstRefusal: Bool)
     }
 
+    /// Whom a connection is counted against.
+    enum Peer: Equatable {
+        /// Not counted (root and authd's own user on the line protocol).
+        case privileged
+        /// Counted against the total only (the HTTP face: a proxy is one uid with many connections).
+        case anyone
+        /// Counted against the total and this uid's share.
+        case uid(UInt32)
+    }
+
     private struct Entry {
         let channel: any Channel
-        let uid: UInt32?
+        let peer: Peer
     }
 
     private struct Open {
         var channels: [ObjectIdentifier: Entry] = [:]
         var countedTotal = 0
         var perUID: [UInt32: Int] = [:]
-        var refusedUIDs: Set<UInt32> = []
+        /// Refused since their last connection closed: only their first refusal is logged.
+        var refused: Set<Peer.Key> = []
     }
 
     private enum State {
@@ -57,28 +68,26 @@ final class ConnectionRegistry: Sendable {
         self.limits = limits
     }
 
-    /// Adds a connection from `uid` (`nil`: a privileged caller, not counted). Anything but
-    /// `.admitted` leaves the connection unregistered; the caller answers and closes it.
-    func register(_ channel: any Channel, uid: UInt32?) -> Admission {
+    /// Admits `channel` from `peer`, or says why not.
+    func register(_ channel: any Channel, as peer: Peer) -> Admission {
         let admission = state.withLock { state -> Admission in
             guard case .serving(var open) = state else { return .shuttingDown }
-            if let uid {
-                let mine = open.perUID[uid, default: 0]
+            if let key = peer.key {
                 var reason: String?
-                if mine >= limits.perUID {
-                    reason = "uid \(uid) already has \(mine) connections (limit \(limits.perUID))"
+                if case .uid(let uid) = peer, open.perUID[uid, default: 0] >= limits.perUID {
+                    reason = "uid \(uid) already has \(open.perUID[uid, default: 0]) connections (limit \(limits.perUID))"
                 } else if open.countedTotal >= limits.total {
                     reason = "authd already has \(open.countedTotal) connections (limit \(limits.total))"
                 }
                 if let reason {
-                    let first = open.refusedUIDs.insert(uid).inserted
+                    let first = open.refused.insert(key).inserted
                     state = .serving(open)
                     return .refused(reason: reason, firstRefusal: first)
                 }
-                open.perUID[uid] = mine + 1
+                if case .uid(let uid) = peer { open.perUID[uid, default: 0] += 1 }
                 open.countedTotal += 1
             }
-            open.channels[ObjectIdentifier(channel)] = Entry(channel: channel, uid: uid)
+            open.channels[ObjectIdentifier(channel)] = Entry(channel: channel, peer: peer)
             state = .serving(open)
             return .admitted
         }
@@ -92,11 +101,13 @@ final class ConnectionRegistry: Sendable {
             guard case .serving(var open) = state,
                 let entry = open.channels.removeValue(forKey: ObjectIdentifier(channel))
             else { return }
-            if let uid = entry.uid {
-                let remaining = open.perUID[uid, default: 1] - 1
-                open.perUID[uid] = remaining > 0 ? remaining : nil
+            if let key = entry.peer.key {
+                if case .uid(let uid) = entry.peer {
+                    let remaining = open.perUID[uid, default: 1] - 1
+                    open.perUID[uid] = remaining > 0 ? remaining : nil
+                }
                 open.countedTotal -= 1
-                open.refusedUIDs.remove(uid)
+                open.refused.remove(key)
             }
             state = .serving(open)
         }
@@ -110,5 +121,20 @@ final class ConnectionRegistry: Sendable {
             return open.channels.values.map(\.channel)
         }
         for channel in channels { channel.close(mode: .input, promise: nil) }
+    }
+}
+
+extension ConnectionRegistry.Peer {
+    /// Who is counted: `nil` for the privileged, who are not.
+    struct Key: Hashable {
+        let uid: UInt32?
+    }
+
+    var key: Key? {
+        switch self {
+        case .privileged: nil
+        case .anyone: Key(uid: nil)
+        case .uid(let uid): Key(uid: uid)
+        }
     }
 }

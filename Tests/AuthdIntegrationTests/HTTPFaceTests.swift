@@ -210,6 +210,22 @@ struct HTTPFaceTests {
         #expect(await face.daemon.stop() == 0)
     }
 
+    @Test("past server.max_connections, a new HTTP connection gets 503 and is closed; the open ones carry on")
+    func connectionLimit() async throws {
+        let face = try await Face(config: "[server]\nmax_connections = 2\n")
+        let first = try await face.client()
+        let second = try await face.client()
+        #expect(try await first.request("GET", "/healthz").status == 200)
+        #expect(try await second.request("GET", "/healthz").status == 200)
+        let third = try await face.client()
+        let refused = try await third.request("GET", "/healthz")
+        #expect(refused.status == 503)
+        #expect(refused.text.contains("connections"))
+        #expect(try await third.connection.readLine() == nil)
+        #expect(try await first.request("GET", "/healthz").status == 200)
+        #expect(await face.daemon.stop() == 0)
+    }
+
     @Test("hostile HTTP: a bad request line and an oversized head get 400, a large body 413; the daemon carries on")
     func hostileRequests() async throws {
         let face = try await Face()

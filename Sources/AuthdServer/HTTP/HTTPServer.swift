@@ -184,15 +184,21 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
         let connection = accepted.connection
         // Only the total counts: a reverse proxy is one uid with as many connections as requests
         // in flight, and the face is read-only.
-        switch connections.register(connection.channel, uid: nil) {
+        switch connections.register(connection.channel, as: .anyone) {
         case .admitted: break
         case .shuttingDown:
             try? await connection.channel.close()
             return
         case .refused(let reason, let firstRefusal):
             if firstRefusal { logger.warning("refusing HTTP connections: too many", metadata: ["authd.reason": "\(reason)"]) }
-            try? await connection.executeThenClose { _, outbound in
-                try await self.write(HTTPReply.text(.serviceUnavailable, reason), keepAlive: false, headOnly: false, to: outbound)
+            // HTTP answers requests, not connections: the 503 waits for the first request (the
+            // request timeout bounds the wait), then the connection closes.
+            try? await connection.executeThenClose { inbound, outbound in
+                for try await part in inbound {
+                    guard case .end = part else { continue }
+                    try await self.write(HTTPReply.text(.serviceUnavailable, reason), keepAlive: false, headOnly: false, to: outbound)
+                    return
+                }
             }
             return
         }

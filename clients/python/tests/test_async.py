@@ -81,3 +81,26 @@ def test_a_restart_in_the_middle(daemon: Daemon) -> None:
             assert (await client.issue("hank")).access_token
 
     asyncio.run(run())
+
+
+def test_a_reply_that_comes_too_late_is_dropped_and_the_connection_carries_on(daemon: Daemon) -> None:
+    import os
+    import signal
+
+    async def run() -> None:
+        async with authd.AsyncClient(daemon.socket, timeout=0.5) as client:
+            token = (await client.issue("ivy")).access_token
+            assert daemon.process is not None
+            os.kill(daemon.process.pid, signal.SIGSTOP)
+            try:
+                with pytest.raises(authd.Unavailable) as late:
+                    await client.verify(token)
+                assert late.value.code == "daemon_unreachable"
+            finally:
+                os.kill(daemon.process.pid, signal.SIGCONT)
+            # The stopped request's reply now arrives for nobody; the next one gets its own.
+            claims = await client.verify(token)
+            assert claims.subject == "ivy"
+            assert (await client.issue("jack")).access_token
+
+    asyncio.run(run())

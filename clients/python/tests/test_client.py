@@ -150,3 +150,20 @@ def test_a_restart_in_the_middle(daemon: Daemon) -> None:
     assert client.issue("gina").access_token
     daemon.restart()
     assert client.issue("hank").access_token
+
+
+def test_a_reply_that_comes_too_late_is_an_unavailable_error(daemon: Daemon) -> None:
+    import os
+    import signal
+
+    client = authd.Client(daemon.socket, timeout=0.5)
+    token = client.issue("ivy").access_token
+    assert daemon.process is not None
+    os.kill(daemon.process.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(authd.Unavailable):
+            client.issue("never-answered-in-time")
+    finally:
+        os.kill(daemon.process.pid, signal.SIGCONT)
+    # The connection that timed out is dropped, not reused out of step.
+    assert client.verify(token).subject == "ivy"
