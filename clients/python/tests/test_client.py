@@ -156,14 +156,17 @@ def test_a_reply_that_comes_too_late_is_an_unavailable_error(daemon: Daemon) -> 
     import os
     import signal
 
-    client = authd.Client(daemon.socket, timeout=0.5)
+    client = authd.Client(daemon.socket)
     token = client.issue("ivy").access_token
     assert daemon.process is not None
     os.kill(daemon.process.pid, signal.SIGSTOP)
+    impatient = authd.Client(daemon.socket, timeout=0.5)
     try:
         with pytest.raises(authd.Unavailable):
-            client.issue("never-answered-in-time")
+            impatient.issue("never-answered-in-time")
     finally:
         os.kill(daemon.process.pid, signal.SIGCONT)
     # The connection that timed out is dropped, not reused out of step.
+    impatient.timeout = 5.0
+    assert impatient.verify(token).subject == "ivy"
     assert client.verify(token).subject == "ivy"
