@@ -1,5 +1,6 @@
 @testable import AuthdCore
 import AuthdProtocol
+import Logging
 import Testing
 
 @Suite("Other fleet nodes' keys: nothing a database row says is taken on trust")
@@ -38,5 +39,28 @@ struct FleetKeysTests {
         // This node's own keys are never taken from the database.
         #expect(keys.installPeers([Self.published(ed)], ownKeyIDs: [ed.kid]).isEmpty)
         #expect(keys.peer(withID: ed.kid) == nil)
+    }
+
+    @Test("a JWKS may be cached until the next key is due: this node's or, sooner, a peer's")
+    func jwksLifetime() throws {
+        let start: Int64 = 1_800_000_000
+        let clock = ManualUnixClock(start)
+        let fleet = FleetKeys(health: FleetHealth(
+            configuration: .init(endpoint: .tcp(host: "db", port: 5432), user: "authd", database: "authd", node: "me"),
+            appliedSequence: 0, clock: clock))
+        var configuration = TokenConfiguration()
+        configuration.keyRotationInterval = 3600
+        let service = try TokenService(
+            configuration: configuration, stateDirectory: TemporaryDirectory().path, clock: clock, fleet: fleet, logger: Logger(label: "t"))
+        // Only this node's key: due an hour after it was made, capped by the limit.
+        #expect(service.jwksLifetime(limit: 7200) == 3600)
+        #expect(service.jwksLifetime(limit: 600) == 600)
+        // A peer whose newest key is 50 minutes old publishes its next in 10.
+        let peer = SigningKey.generate(.edDSA, createdAt: start - 3000)
+        fleet.installPeers([Self.published(peer)], ownKeyIDs: Set(service.keyIDs))
+        #expect(service.jwksLifetime(limit: 7200) == 600)
+        // Past every due time: not cacheable at all (the next key may already be out).
+        clock.advance(by: 3600)
+        #expect(service.jwksLifetime(limit: 7200) == 0)
     }
 }

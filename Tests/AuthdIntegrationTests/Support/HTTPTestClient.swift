@@ -20,7 +20,6 @@ struct HTTPTestClient: Sendable {
     let connection: RawConnection
 
     init(connection: RawConnection) { self.connection = connection }
-    init(unixSocket path: String) throws { connection = try RawConnection(path: path) }
     init(loopbackPort port: Int) throws { connection = try RawConnection(loopbackPort: port) }
 
     /// Sends a request for `target` and reads its response.
