@@ -5,10 +5,10 @@ SWIFT   ?= swift
 PYTHON  ?= python3
 SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Debian packages the build and the tests need.
-APT_PACKAGES := python3 python3-pip ca-certificates pkg-config libsystemd-dev libsqlite3-dev libargon2-dev systemd procps binutils dpkg util-linux bsdutils curl postgresql-15 iproute2 nginx-light caddy prometheus python3-venv
+APT_PACKAGES := python3 python3-pip ca-certificates pkg-config libsystemd-dev libsqlite3-dev libargon2-dev systemd procps binutils dpkg util-linux bsdutils curl postgresql-15 iproute2 nginx-light caddy prometheus python3-venv debootstrap systemd-container man-db groff-base gzip
 BIN_DIR  = $(shell $(SWIFT) build --show-bin-path)
 
-.PHONY: all deps build test run demo deb bench bench-compare bench-fleet soak fuzz clean
+.PHONY: all deps build test run demo deb install bench bench-compare bench-fleet soak fuzz clean
 
 all: build
 
@@ -100,17 +100,33 @@ fuzz: deps
 deb: deps
 	packaging/debian/build-deb.sh .
 
-## run: build and start authd in dev mode in the foreground (Ctrl-C stops it)
+## install: release binaries (Swift runtime linked statically), units, man pages and completions
+## under DESTDIR/PREFIX (default /usr/local); the configuration goes to SYSCONFDIR/authd (default
+## /etc) unless one is there. The .deb installs the same files under /usr.
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+install: deps
+	$(SWIFT) build -c release --static-swift-stdlib -Xswiftc -use-ld=lld --product authd
+	$(SWIFT) build -c release --static-swift-stdlib -Xswiftc -use-ld=lld --product authctl
+	$(SWIFT) build -c release --static-swift-stdlib -Xswiftc -use-ld=lld --product generate-manual
+	@man=$$(mktemp -d); trap 'rm -rf "$$man"' EXIT; \
+	packaging/man/build.sh "$(RELEASE_DIR)" "$$man" && \
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" STRIP=1 packaging/install.sh "$(RELEASE_DIR)" "$$man"
+	@if [ -z "$(DESTDIR)" ]; then \
+		echo "installed under $(PREFIX). To start it:"; \
+		echo "  systemd-sysusers $(PREFIX)/lib/sysusers.d/authd.conf"; \
+		echo "  systemd-tmpfiles --create $(PREFIX)/lib/tmpfiles.d/authd.conf"; \
+		echo "  systemctl daemon-reload && systemctl enable --now authd.socket"; \
+	fi
+
+## run: build and start authd in dev mode in the foreground (Ctrl-C stops it), after printing the
+## commands to try in another terminal (Examples/quickstart.txt, which the README shows too)
 run: build
 	@echo
 	@echo "authd is starting in dev mode: socket and keys under $(CURDIR)/.authd-dev"
-	@echo "In another terminal, try:"
-	@echo "  export AUTHD_SOCKET=$(CURDIR)/.authd-dev/authd.sock"
-	@echo "  alias authctl=$(BIN_DIR)/authctl"
-	@echo "  TOKEN=\$$(authctl issue alice --role user)"
-	@echo "  authctl verify \"\$$TOKEN\"                 # exit 0, prints the claims"
-	@echo "  authctl verify \"\$$TOKEN\" --role admin; echo \$$?   # 15: insufficient role"
-	@echo "  authctl jwks; authctl status"
+	@echo "In another terminal (bash or zsh), try:"
+	@echo
+	@sed -e 's#@DEV_DIR@#$(CURDIR)/.authd-dev#' -e 's#@BIN_DIR@#$(BIN_DIR)#' -e 's/^/  /' Examples/quickstart.txt
 	@echo
 	@exec $(BIN_DIR)/authd --dev
 

@@ -98,6 +98,7 @@ let package = Package(
         .executableTarget(
             name: "authd",
             dependencies: [
+                "AuthdProtocol",
                 "AuthdServer",
                 "AuthdSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

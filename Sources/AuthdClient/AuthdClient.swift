@@ -216,7 +216,7 @@ public final class AuthdClient: Sendable {
             connection.withLock { slot in
                 if slot.future === future { slot = ConnectionSlot() }
             }
-            throw AuthdError(.daemonUnreachable, "cannot connect to authd at \(configuration.socketPath): \(error)")
+            throw ConnectFailure.error(error, socketPath: configuration.socketPath)
         }
     }
 

@@ -14,6 +14,7 @@ struct Authctl: AsyncParsableCommand {
             17 refresh token reused; 18 invalid refresh token; 19 too many attempts; 20 user exists; \
             21 unknown user; 64 usage error.
             """,
+        version: authdVersion,
         subcommands: [
             Issue.self, Verify.self, Login.self, Refresh.self, Revoke.self, User.self, JWKS.self, Status.self, Ping.self,
             Bench.self,
@@ -21,6 +22,16 @@ struct Authctl: AsyncParsableCommand {
     )
 
     @OptionGroup var options: GlobalOptions
+
+    /// Names a mistyped subcommand before argument-parser sees it, then runs as usual.
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let message = SubcommandSuggestion.message(for: arguments, commands: configuration.subcommands) {
+            printError("authctl: \(message)")
+            Self.exit(withError: ExitCode.validationFailure)
+        }
+        await main(arguments)
+    }
 }
 
 extension Authctl {
@@ -40,8 +51,8 @@ extension Authctl {
         @Option(name: .customLong("aud"), help: "An audience (repeatable). [default: the daemon's]")
         var audiences: [String] = []
 
-        @Option(help: "Lifetime in seconds. [default: the daemon's]")
-        var ttl: Int64?
+        @Option(help: "Lifetime: seconds, or a duration such as 90s, 15m, 1h30m. [default: the daemon's]")
+        var ttl: Lifetime?
 
         @Flag(help: "Also get a refresh token (printed on a second line).")
         var refresh = false
@@ -49,7 +60,7 @@ extension Authctl {
         func run() async throws {
             try await options.run { client throws(AuthdError) in
                 let result = try await client.issue(
-                    subject: subject, roles: roles, audience: audiences.isEmpty ? nil : audiences, ttl: ttl, refresh: refresh)
+                    subject: subject, roles: roles, audience: audiences.isEmpty ? nil : audiences, ttl: ttl?.seconds, refresh: refresh)
                 printIssued(result, json: options.json)
             }
         }

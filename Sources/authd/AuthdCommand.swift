@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuthdCore
+import AuthdProtocol
 import AuthdServer
 import AuthdSystemd
 import Logging
@@ -40,7 +41,15 @@ struct AuthdCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. [default: log.level, or info]")
     var logLevel: String?
 
-    @Option(name: .customLong("exit-idle-after"), help: "Exit after this many seconds without connections (0: never). [default: server.exit_idle_after]")
+    @Option(
+        name: .customLong("exit-idle-after"),
+        help: "Exit after this long without connections: seconds, or a duration such as 90s or 15m (0: never). [default: server.exit_idle_after]",
+        transform: { text in
+            guard let seconds = DurationText.commandLineSeconds(text) else {
+                throw ValidationError("'\(text)' is not a duration: use seconds, or a form such as 90s, 15m, 1h30m")
+            }
+            return seconds
+        })
     var exitIdleAfter: Int64?
 
     func validate() throws {

@@ -116,14 +116,14 @@ struct ConfigurationTests {
 
     @Test("durations")
     func durations() {
-        #expect(ConfigTableReader.parseDuration("90s") == 90)
-        #expect(ConfigTableReader.parseDuration("1h30m") == 5400)
-        #expect(ConfigTableReader.parseDuration("7d") == 604_800)
-        #expect(ConfigTableReader.parseDuration("") == nil)
-        #expect(ConfigTableReader.parseDuration("5") == nil)
-        #expect(ConfigTableReader.parseDuration("m") == nil)
-        #expect(ConfigTableReader.parseDuration("99999999999999999999d") == nil)
-        #expect(ConfigTableReader.parseDuration("-5s") == nil)
+        #expect(DurationText.seconds("90s") == 90)
+        #expect(DurationText.seconds("1h30m") == 5400)
+        #expect(DurationText.seconds("7d") == 604_800)
+        #expect(DurationText.seconds("") == nil)
+        #expect(DurationText.seconds("5") == nil)
+        #expect(DurationText.seconds("m") == nil)
+        #expect(DurationText.seconds("99999999999999999999d") == nil)
+        #expect(DurationText.seconds("-5s") == nil)
     }
 
     @Test("[limits]: defaults, each key read, ranges enforced, and the issuer and verifier obey them")

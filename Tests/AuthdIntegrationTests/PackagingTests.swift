@@ -75,4 +75,33 @@ struct PackagingTests {
         let second = try await DaemonProcess(config: uncommented)
         #expect(await second.stop() == 0)
     }
+
+    static let repository = URL(fileURLWithPath: packaging).deletingLastPathComponent().path
+
+    @Test("the README's quick start is what `make run` prints, and run in bash it does what its comments say")
+    func quickStart() async throws {
+        let template = try String(contentsOfFile: Self.repository + "/Examples/quickstart.txt", encoding: .utf8)
+        let readme = try String(contentsOfFile: Self.repository + "/README.md", encoding: .utf8)
+        let asInREADME = template.replacingOccurrences(of: "@DEV_DIR@", with: "$PWD/.authd-dev")
+            .replacingOccurrences(of: "@BIN_DIR@", with: "$(swift build --show-bin-path)")
+        #expect(readme.contains("```sh\n" + asInREADME + "```"), "README.md's quick start differs from Examples/quickstart.txt")
+
+        // As `make run` fills it in, with the passwords typed on standard input instead of a terminal.
+        let daemon = try await InProcessDaemon()
+        var script = template.replacingOccurrences(of: "@DEV_DIR@", with: daemon.directory.path)
+            .replacingOccurrences(of: "@BIN_DIR@", with: Binaries.directory)
+            .replacingOccurrences(of: "authctl user add alice --role user", with: "authctl user add alice --role user --password-stdin <<<'correct horse'")
+            .replacingOccurrences(of: "authctl login alice)", with: "authctl login alice --password-stdin <<<'correct horse')")
+        script += "echo \"last:$?\"\n"
+        script += "TOKEN=unchanged; LOGIN=$(authctl login alice --password-stdin <<<'wrong horse') && TOKEN=${LOGIN%%$'\\n'*}\n"
+        script += "echo \"refused:$? $TOKEN\"\n"
+        let run = try await runCommand("/bin/bash", ["-c", script])
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("15"), "\(run.stdout) \(run.stderr)")
+        #expect(lines.contains("10"))
+        #expect(lines.contains("last:0"), "\(run.stdout) \(run.stderr)")
+        #expect(lines.contains("refused:16 unchanged"), "\(run.stdout)")
+        #expect(run.stdout.contains("\"keys\""))
+        #expect(await daemon.stop() == 0)
+    }
 }

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SWIFT=${SWIFT:-swift}
-version=$(sed -n 's/^public let authdVersion = "\(.*\)"$/\1/p' Sources/AuthdCore/Support/AuthdVersion.swift)
+version=$(sed -n 's/^public let authdVersion = "\(.*\)"$/\1/p' Sources/AuthdProtocol/AuthdVersion.swift)
 arch=$(dpkg --print-architecture)
 out=${1:-.}
 
@@ -12,20 +12,18 @@ out=${1:-.}
 # FoundationEssentials (glibc's link-time note on mktemp), which is not ours and not actionable.
 "$SWIFT" build -c release --static-swift-stdlib -Xswiftc -use-ld=lld --product authd >&2
 "$SWIFT" build -c release --static-swift-stdlib -Xswiftc -use-ld=lld --product authctl >&2
+# argument-parser's manual generator, which reads the two commands' own descriptions.
+"$SWIFT" build -c release --static-swift-stdlib -Xswiftc -use-ld=lld --product generate-manual >&2
 bin=$("$SWIFT" build -c release --show-bin-path)
 
 root=$(mktemp -d)
-trap 'rm -rf "$root"' EXIT
-install -D -m 0755 "$bin/authd" "$root/usr/libexec/authd/authd"
-install -D -m 0755 "$bin/authctl" "$root/usr/bin/authctl"
-strip --strip-unneeded "$root/usr/libexec/authd/authd" "$root/usr/bin/authctl"
-install -D -m 0644 packaging/systemd/authd.service "$root/usr/lib/systemd/system/authd.service"
-install -D -m 0644 packaging/systemd/authd.socket "$root/usr/lib/systemd/system/authd.socket"
-install -D -m 0644 packaging/systemd/authd-http.socket "$root/usr/lib/systemd/system/authd-http.socket"
-install -D -m 0644 packaging/sysusers.d/authd.conf "$root/usr/lib/sysusers.d/authd.conf"
-install -D -m 0644 packaging/tmpfiles.d/authd.conf "$root/usr/lib/tmpfiles.d/authd.conf"
-install -D -m 0644 packaging/authd.toml "$root/etc/authd/authd.toml"
-install -D -m 0644 README.md "$root/usr/share/doc/authd/README.md"
+man=$(mktemp -d)
+trap 'rm -rf "$root" "$man"' EXIT
+packaging/man/build.sh "$bin" "$man"
+# The same layout as `make install PREFIX=/usr`, stripped.
+DESTDIR="$root" PREFIX=/usr SYSCONFDIR=/etc STRIP=1 packaging/install.sh "$bin" "$man" >&2
+# Debian compresses manual pages.
+gzip -9n "$root"/usr/share/man/man*/*
 
 mkdir -p "$root/DEBIAN"
 size=$(du -sk "$root" | cut -f1)

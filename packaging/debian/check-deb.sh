@@ -28,6 +28,18 @@ for path in usr/libexec/authd/authd usr/bin/authctl usr/lib/systemd/system/authd
     usr/lib/systemd/system/authd.socket usr/lib/systemd/system/authd-http.socket usr/lib/sysusers.d/authd.conf usr/lib/tmpfiles.d/authd.conf etc/authd/authd.toml; do
     check "ships /$path" test -f "$root/fs/$path"
 done
+for page in man8/authd.8.gz man1/authctl.1.gz man5/authd.toml.5.gz; do
+    check "ships the manual page /usr/share/man/$page" test -s "$root/fs/usr/share/man/$page"
+    # man --warnings runs groff with its warnings on: a page that renders with a warning is a bug.
+    check "$page renders without a warning" bash -c '[ -z "$(LC_ALL=C.UTF-8 man --warnings -l "$0" 2>&1 >/dev/null)" ] && LC_ALL=C.UTF-8 man -l "$0" | grep -q "SEE ALSO"' "$root/fs/usr/share/man/$page"
+done
+check "authd.toml(5) documents every table of the shipped file" bash -c 'for table in tokens server state log users limits policy.grant fleet http; do zcat "$0" | grep -qF "[$table]" || exit 1; done' "$root/fs/usr/share/man/man5/authd.toml.5.gz"
+for completion in bash-completion/completions/authctl zsh/vendor-completions/_authctl fish/vendor_completions.d/authctl.fish \
+    bash-completion/completions/authd zsh/vendor-completions/_authd fish/vendor_completions.d/authd.fish; do
+    check "ships the completion /usr/share/$completion" test -s "$root/fs/usr/share/$completion"
+done
+check "the bash completion offers authctl's subcommands" bash -c 'source "$0" && COMP_WORDS=(authctl is) COMP_CWORD=1 COMP_LINE="authctl is" COMP_POINT=10 && _authctl && printf "%s\n" "${COMPREPLY[@]}" | grep -qx issue' "$root/fs/usr/share/bash-completion/completions/authctl"
+check "the units name the installed binary and configuration" grep -q '^ExecStart=/usr/libexec/authd/authd --config /etc/authd/authd.toml$' "$root/fs/usr/lib/systemd/system/authd.service"
 check "files are owned by root" bash -c "! grep -v ' root/root ' <<<\"\$0\"" "$listing"
 check "the configuration is a conffile" grep -qx /etc/authd/authd.toml "$root/control/conffiles"
 for script in postinst prerm postrm; do

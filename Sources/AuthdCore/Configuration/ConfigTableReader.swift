@@ -1,3 +1,5 @@
+import AuthdProtocol
+
 /// Reads one table of the configuration file, naming the full key (`tokens.ttl`) in every error and
 /// refusing keys it does not know, so that a typo is reported instead of silently ignored.
 struct ConfigTableReader {
@@ -59,7 +61,7 @@ struct ConfigTableReader {
         case nil: return fallback
         case .integer(let number)?: seconds = number
         case .string(let text)?:
-            guard let parsed = Self.parseDuration(text) else {
+            guard let parsed = DurationText.seconds(text) else {
                 throw invalid(key, "'\(text)' is not a duration (use seconds, or a string like \"15m\", \"1h30m\", \"7d\")")
             }
             seconds = parsed
@@ -69,36 +71,6 @@ struct ConfigTableReader {
             throw invalid(key, "\(seconds) s is outside \(range.lowerBound)...\(range.upperBound) s")
         }
         return seconds
-    }
-
-    static func parseDuration(_ text: String) -> Int64? {
-        var total: Int64 = 0
-        var number: Int64?
-        for character in text {
-            if let digit = character.wholeNumberValue, character.isASCII {
-                let (shifted, overflow1) = (number ?? 0).multipliedReportingOverflow(by: 10)
-                let (next, overflow2) = shifted.addingReportingOverflow(Int64(digit))
-                guard !overflow1, !overflow2 else { return nil }
-                number = next
-                continue
-            }
-            let unit: Int64
-            switch character {
-            case "s": unit = 1
-            case "m": unit = 60
-            case "h": unit = 3600
-            case "d": unit = 86400
-            default: return nil
-            }
-            guard let value = number else { return nil }
-            let (product, overflow1) = value.multipliedReportingOverflow(by: unit)
-            let (sum, overflow2) = total.addingReportingOverflow(product)
-            guard !overflow1, !overflow2 else { return nil }
-            total = sum
-            number = nil
-        }
-        guard number == nil, !text.isEmpty else { return nil }
-        return total
     }
 
     /// An array of tables (`[[name]]`), each with its own reader.

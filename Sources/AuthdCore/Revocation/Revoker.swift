@@ -16,6 +16,12 @@ public struct Revoker: Sendable {
     /// - Throws: `invalid_token` for a token that is not genuinely ours, `bad_request`, or
     ///   `storage_failure` when the disk refused the write (nothing was revoked).
     public func revoke(_ request: RevokeRequest, tokens: TokenService) async throws(AuthdError) -> RevokeResult {
+        try await perform(request, tokens: tokens).result
+    }
+
+    /// Revokes what `request` names, as ``revoke(_:tokens:)`` does, and also says what was
+    /// recorded, so that the audit trail can name the token id of a token revoked by value.
+    public func perform(_ request: RevokeRequest, tokens: TokenService) async throws(AuthdError) -> Revocation {
         let now = clock.now()
         let configuration = tokens.configuration
         // The longest any token issued now could still be accepted.
@@ -24,7 +30,7 @@ public struct Revoker: Sendable {
         switch request.target.kind {
         case .token(let token):
             let identity = try tokens.verifier.authenticatedIdentity(token)
-            guard identity.expiresAt + configuration.leeway > now else { return RevokeResult(revoked: 0) }
+            guard identity.expiresAt + configuration.leeway > now else { return Revocation(result: RevokeResult(revoked: 0), record: nil) }
             record = .token(jti: identity.jti, expiresAt: identity.expiresAt + configuration.leeway)
         case .jti(let jti):
             try configuration.limits.checkIdentifier(jti, field: "jti")
@@ -56,10 +62,20 @@ public struct Revoker: Sendable {
             throw error.authdError("the revocation could not be stored durably")
         }
         tokens.denylist.apply([record])
+        let result: RevokeResult
         switch propagation {
-        case .local: return RevokeResult(revoked: 1)
-        case .fleet: return RevokeResult(revoked: 1, propagated: true)
-        case .pending: return RevokeResult(revoked: 1, propagated: false)
+        case .local: result = RevokeResult(revoked: 1)
+        case .fleet: result = RevokeResult(revoked: 1, propagated: true)
+        case .pending: result = RevokeResult(revoked: 1, propagated: false)
         }
+        return Revocation(result: result, record: record)
     }
+}
+
+/// What a `revoke` did.
+public struct Revocation: Sendable {
+    /// The reply.
+    public let result: RevokeResult
+    /// What was recorded durably; `nil` when nothing was (a token that had already expired).
+    public let record: RevocationRecord?
 }

@@ -1,4 +1,5 @@
 public import AuthdCore
+public import AuthdProtocol
 import AuthdPostgresStore
 import AuthdSQLiteStore
 public import Logging
@@ -75,6 +76,7 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
     public let counters: AuthdCounters
     private let services: [ServiceGroupConfiguration.ServiceConfiguration]
     private let logger: Logger
+    private let stateLock: StateDirectoryLock
 
     /// Opens the keys and the store, loads the denylist and builds every service. Nothing listens
     /// until ``run()``.
@@ -83,6 +85,10 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
     ///   (`authd` exits 78 for it).
     public init(settings: Settings, environment: Environment = Environment(), logger: Logger) async throws(StartupError) {
         self.logger = logger
+        // First, before any key or database file is touched: one daemon per state directory.
+        stateLock = try StateDirectoryLock(
+            stateDirectory: settings.stateDirectory,
+            holder: environment.inheritedSocket == nil ? settings.socketPath : "passed by systemd")
         let clock = environment.clock
         let counters = AuthdCounters()
         let denylist = Denylist()
@@ -187,11 +193,13 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
 
     /// Serves until a graceful shutdown of the calling task (or an idle exit).
     public func run() async throws {
+        defer { stateLock.release() }
         try await ServiceGroup(configuration: .init(services: services, logger: logger)).run()
     }
 
     /// Serves until SIGTERM or SIGINT (or an idle exit): what `authd` runs.
     public func runUntilTerminated() async throws {
+        defer { stateLock.release() }
         try await ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         ).run()

@@ -266,20 +266,28 @@ public final class RequestHandler: Sendable {
 
     func revoke(_ request: RevokeRequest, _ context: OperationContext) async throws(AuthdError) -> RevokeResult {
         let caller = context.caller
-        let result = try await revoker.revoke(request, tokens: context.tokens)
+        let revocation = try await revoker.perform(request, tokens: context.tokens)
         var metadata: Logger.Metadata = [
-            AuditEvent.metadataKey: "\(AuditEvent.tokenRevoked.messageID)", "authd.op": "revoke", "authd.revoked": "\(result.revoked)",
+            AuditEvent.metadataKey: "\(AuditEvent.tokenRevoked.messageID)", "authd.op": "revoke",
+            "authd.revoked": "\(revocation.result.revoked)",
         ].withPeer(caller)
         switch request.target.kind {
         case .token: metadata["authd.target"] = "token"
         case .refreshToken: metadata["authd.target"] = "refresh_token"
-        case .jti(let jti): metadata["authd.jti"] = "\(jti)"
-        case .subject(let subject, let before):
+        case .jti: metadata["authd.target"] = "jti"
+        case .subject: metadata["authd.target"] = "subject"
+        }
+        // What was recorded, never the token itself: a token revoked by value is named by its jti.
+        switch revocation.record {
+        case .token(let jti, _): metadata["authd.jti"] = "\(jti)"
+        case .subject(let subject, let before, _):
             metadata["authd.sub"] = "\(subject)"
-            if let before { metadata["authd.before"] = "\(before)" }
+            metadata["authd.before"] = "\(before)"
+        case .family(let family, _): metadata["authd.family"] = "\(family)"
+        case nil: break
         }
         logger.notice("revoked", metadata: metadata)
-        return result
+        return revocation.result
     }
 
     /// The token service in force now (a reload replaces it).
