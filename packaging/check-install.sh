@@ -6,17 +6,7 @@ set -uo pipefail
 destdir=${1:?usage: check-install.sh DESTDIR PREFIX}
 prefix=${2:?usage: check-install.sh DESTDIR PREFIX}
 root="$destdir$prefix"
-passed=0
-failed=0
-check() {
-    local name=$1
-    shift
-    if "$@" >/dev/null 2>&1; then
-        passed=$((passed + 1)); echo "ok   $name"
-    else
-        failed=$((failed + 1)); echo "FAIL $name"
-    fi
-}
+. "$(dirname "$0")/checks.sh"
 for path in libexec/authd/authd bin/authctl lib/systemd/system/authd.service lib/systemd/system/authd.socket \
     lib/systemd/system/authd-http.socket lib/sysusers.d/authd.conf lib/tmpfiles.d/authd.conf \
     share/man/man8/authd.8 share/man/man1/authctl.1 share/man/man5/authd.toml.5 \
@@ -28,5 +18,4 @@ check "authd.service starts $prefix/libexec/authd/authd" \
     grep -qx "ExecStart=$prefix/libexec/authd/authd --config /etc/authd/authd.toml" "$root/lib/systemd/system/authd.service"
 check "the installed authctl prints its version" "$root/bin/authctl" --version
 check "the installed authd prints its version" "$root/libexec/authd/authd" --version
-echo "install: $passed passed, $failed failed"
-((failed == 0))
+checks_summary install

@@ -34,6 +34,12 @@ public final class FleetDatabase: Sendable {
     ) throws(StartupError) {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let caFile = configuration.tlsCAFile { tls.trustRoots = .file(caFile) }
+        // `prefer` (the default on loopback) encrypts when the server offers TLS, as libpq's
+        // sslmode=prefer does, without verifying a certificate no one may have issued (Debian's
+        // PostgreSQL ships a self-signed one): an impostor could refuse TLS anyway, so verifying here
+        // would only break the loopback default, not stop an active attacker. `require` verifies;
+        // so does `prefer` once the operator names a CA with tls_ca_file.
+        if configuration.tls == .prefer, configuration.tlsCAFile == nil { tls.certificateVerification = .none }
         var poolConfiguration: PostgresClient.Configuration
         var listener: PostgresConnection.Configuration
         let database = configuration.database
@@ -197,8 +203,16 @@ enum PostgresFailure {
             let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
             return message + state
         }
-        if let underlying = error.underlying { return "\(error.code): \(underlying)" }
+        if let underlying = error.underlying { return "\(error.code): \(underlying)" + tlsHint("\(underlying)") }
         return "\(error.code)"
+    }
+
+    /// What to do when the server's certificate was refused: the raw error names BoringSSL's
+    /// routine, not the setting that fixes it.
+    static func tlsHint(_ underlying: String) -> String {
+        guard underlying.contains("CERTIFICATE_VERIFY_FAILED") || underlying.contains("failedToValidateHostname") else { return "" }
+        return " (the database's TLS certificate is not trusted for this host: name its CA with fleet.tls_ca_file, and "
+            + "reach the server by a name its certificate holds)"
     }
 
     /// The error inside a transaction's wrapper: the one that made it fail.

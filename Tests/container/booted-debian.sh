@@ -207,7 +207,52 @@ check "it exited cleanly (not a failure)" test "$(ct systemctl show -p Result --
 check "the socket stayed listening" is_active authd.socket
 check "the next connection starts it again, with the same key" contains "$(ct authctl status 2>&1)" "active key: *$kid"
 
-# --- 10. Remove and purge ---------------------------------------------------------------------------------
+# --- 10. A fleet node under the unit ------------------------------------------------------------------
+# The container's own PostgreSQL 15 (Debian's cluster, started by systemd), reached over TCP on
+# loopback: the shipped unit has no network, so the node starts on its local cache, disconnected;
+# the README's drop-in gives it exactly the database's address. Over PostgreSQL's Unix socket the
+# shipped unit needs nothing.
+ct sed -i 's/^exit_idle_after = "2s"$/#exit_idle_after = 0/' /etc/authd/authd.toml
+pg_ready() { ct runuser -u postgres -- psql -qAtc 'select 1'; }
+check "the container's PostgreSQL 15 is up" wait_until 60 pg_ready
+ct runuser -u postgres -- psql -q -c "CREATE ROLE authd LOGIN PASSWORD 'container-db-secret'" >/dev/null
+ct runuser -u postgres -- createdb -O authd authd
+ct sh -c 'umask 077 && printf "container-db-secret\n" >/etc/authd/db-password && chown authd:authd /etc/authd/db-password'
+ct cp /etc/authd/authd.toml /etc/authd/authd.toml.single
+fleet_config() {
+    ct cp /etc/authd/authd.toml.single /etc/authd/authd.toml
+    printf '\n[fleet]\ndatabase = "%s"\nnode = "container-1"\n%b' "$1" "$2" | ct sh -c 'cat >>/etc/authd/authd.toml'
+}
+fleet_status() { ct authctl status 2>&1 | sed -n 's/^fleet node: *//p'; }
+connected() { [ "$(fleet_status)" = "container-1 (connected)" ]; }
+fleet_config "postgresql://authd@127.0.0.1:5432/authd" 'password_file = "/etc/authd/db-password"\n'
+ct systemctl restart authd.service
+check "a fleet node over TCP under the shipped unit starts, disconnected (no network)" \
+    test "$(fleet_status)" = "container-1 (disconnected)"
+check "its revoke is enforced here and kept for later (propagated: no)" \
+    contains "$(ct authctl revoke --jti container-offline 2>&1)" "propagated: no"
+ct mkdir -p /etc/systemd/system/authd.service.d
+printf '[Service]\nPrivateNetwork=no\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\nIPAddressAllow=127.0.0.1/32\n' |
+    ct sh -c 'cat >/etc/systemd/system/authd.service.d/fleet.conf'
+ct systemctl daemon-reload
+ct systemctl restart authd.service
+check "with the README's drop-in it connects to the database" wait_until 30 connected
+published() { [ "$(ct runuser -u postgres -- psql -qAt -d authd -c "select count(*) from authd_revocations where value = 'container-offline'")" = 1 ]; }
+check "the revocation kept while offline reaches PostgreSQL" wait_until 30 published
+check "a revoke is now committed in PostgreSQL (\"propagated\": true)" \
+    contains "$(ct authctl --json revoke --jti container-online 2>&1)" '"propagated":true'
+exposure=$(ct systemd-analyze security authd.service --no-pager 2>&1 | sed -n 's/.*Overall exposure level for authd.service: \([0-9.]*\).*/\1/p')
+echo "note with the fleet drop-in, systemd-analyze security rates authd.service ${exposure:-?}"
+ct rm /etc/systemd/system/authd.service.d/fleet.conf
+ct systemctl daemon-reload
+fleet_config "postgresql://authd@localhost/authd?host=/run/postgresql" ""
+ct systemctl restart authd.service
+check "over PostgreSQL's Unix socket, the shipped unit connects without a drop-in (peer authentication)" wait_until 30 connected
+ct mv /etc/authd/authd.toml.single /etc/authd/authd.toml
+ct rm /etc/authd/db-password
+ct systemctl restart authd.service
+
+# --- 11. Remove and purge ---------------------------------------------------------------------------------
 check "apt remove removes the package" ct apt-get remove -y -q authd
 socket_gone() { ! ct test -e /run/authd/authd.sock && ! is_active authd.socket; }
 check "after remove, the socket is gone" socket_gone

@@ -6,8 +6,9 @@
 set -euo pipefail
 cache=${AUTHD_CONTAINER_CACHE:-/var/cache/authd-tests}
 mirror=${AUTHD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-# systemd as PID 1 and D-Bus; the libraries the .deb depends on, so it installs without a network.
-packages=systemd,systemd-sysv,dbus,libsystemd0,libsqlite3-0,libargon2-1,procps
+# systemd as PID 1 and D-Bus; the libraries the .deb depends on, so it installs without a network;
+# PostgreSQL 15, for a fleet node under the unit.
+packages=systemd,systemd-sysv,dbus,libsystemd0,libsqlite3-0,libargon2-1,procps,postgresql-15
 key=$(printf '%s' "bookworm $packages" | sha256sum | cut -c1-12)
 root="$cache/bookworm-$key"
 

@@ -4,17 +4,7 @@
 # run from an empty environment. Prints one line per check and 'deb: N passed, N failed'.
 set -uo pipefail
 package=$1
-passed=0
-failed=0
-check() {
-    local name=$1
-    shift
-    if "$@" >/dev/null 2>&1; then
-        passed=$((passed + 1)); echo "ok   $name"
-    else
-        failed=$((failed + 1)); echo "FAIL $name"
-    fi
-}
+. "$(dirname "$0")/../checks.sh"
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
@@ -86,5 +76,4 @@ wait "$pid"
 check "the installed daemon exits 0 on SIGTERM" test $? -eq 0
 rm -rf "$work"
 
-echo "deb: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+checks_summary deb

@@ -89,7 +89,7 @@ def main(path, date):
                 if text:
                     flush()
                 literal.append(escape(key.group(1)))
-            elif line.startswith("# ") and EXAMPLE.match(line[2:]):
+            elif line.startswith("# ") and (EXAMPLE.match(line[2:]) or (literal and line[2:].startswith(" "))):
                 literal.append(escape(line[2:]))
             elif not comment:
                 flush()

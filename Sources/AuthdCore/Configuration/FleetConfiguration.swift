@@ -37,7 +37,8 @@ public struct FleetConfiguration: Sendable, Equatable {
     public enum TLSMode: String, Sendable, Equatable, CaseIterable {
         /// Never: only for a Unix socket or loopback.
         case disable
-        /// When the server offers it.
+        /// When the server offers it; its certificate is verified only when `tls_ca_file` names a
+        /// CA (as libpq's `sslmode=prefer`, it protects from eavesdropping, not from an impostor).
         case prefer
         /// Always, with the server's certificate verified against the system's (or `tls_ca_file`'s) CAs.
         case require

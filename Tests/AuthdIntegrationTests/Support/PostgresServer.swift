@@ -29,10 +29,17 @@ final class PostgresServer: @unchecked Sendable {
     /// Addresses the server listens on, loopback first.
     let listenAddresses: [String]
 
+    /// With `tls`, the server's self-signed certificate (for `localhost` and 127.0.0.1), as a CA
+    /// file for `fleet.tls_ca_file`.
+    var certificatePath: String { directory.path + "/server.crt" }
+    private let tls: Bool
+
     /// Creates and starts a cluster; returns once it accepts connections. It listens on loopback
     /// and on `extraAddresses`, and takes password logins from loopback and from `extraNetworks`.
-    init(extraAddresses: [String] = [], extraNetworks: [String] = []) async throws {
+    /// With `tls`, it offers TLS with a self-signed certificate, as Debian's cluster does.
+    init(extraAddresses: [String] = [], extraNetworks: [String] = [], tls: Bool = false) async throws {
         listenAddresses = ["127.0.0.1"] + extraAddresses
+        self.tls = tls
         guard FileManager.default.isExecutableFile(atPath: Self.binaries + "/initdb") else {
             throw DaemonError("PostgreSQL 15 is not installed: `make deps` installs Debian's postgresql-15")
         }
@@ -49,6 +56,16 @@ final class PostgresServer: @unchecked Sendable {
             hba.seekToEndOfFile()
             hba.write(extraNetworks.map { "host all authd \($0) scram-sha-256\n" }.joined().data(using: .utf8)!)
             try hba.close()
+        }
+        if tls {
+            try await Self.run(
+                "/usr/bin/openssl",
+                ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                 "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                 "-keyout", directory.path + "/server.key", "-out", certificatePath])
+            chmod(directory.path + "/server.key", 0o600)
+            chmod(certificatePath, 0o644)
+            try await Self.run("/bin/chown", ["postgres:postgres", directory.path + "/server.key", certificatePath])
         }
         try await start()
         try await psql("CREATE ROLE authd LOGIN PASSWORD '\(password)'")
@@ -67,7 +84,7 @@ final class PostgresServer: @unchecked Sendable {
         process.arguments = [
             "--reuid=postgres", "--regid=postgres", "--init-groups", "--", Self.binaries + "/postgres", "-D", dataDirectory,
             "-p", "\(port)", "-k", socketDirectory, "-c", "listen_addresses=\(listenAddresses.joined(separator: ","))", "-c", "max_connections=200",
-        ]
+        ] + (tls ? ["-c", "ssl=on", "-c", "ssl_cert_file=\(certificatePath)", "-c", "ssl_key_file=\(directory.path)/server.key"] : [])
         let log = directory.path + "/server.log"
         if !FileManager.default.fileExists(atPath: log) { try createEmptyFile(log) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
