@@ -14,7 +14,7 @@ activation to first reply. Prints every round, then a table of the best values a
 of issue #6, and the HTTP face: nginx with auth_request to authd against the same nginx without
 auth and against the FastAPI app (issue #13), and the Python client against PyJWT in-process (issue
 #14). Environment: BIN_DIR (release binaries), ROUNDS (default 2), DURATION (seconds, default 5),
-ONLY=http or ONLY=python (those rows alone).
+ONLY=http, ONLY=python or ONLY=latency (those rows alone).
 """
 import json
 import os
@@ -397,6 +397,64 @@ def python_client():
     return table, rounds
 
 
+def build_loadgen():
+    """The independent C load generator and the C echo server (Benchmarks/loadgen/), built here."""
+    source = os.path.join(HERE, "loadgen")
+    for name in ("loadgen", "echo_server"):
+        subprocess.run(["cc", "-O2", "-Wall", "-o", os.path.join(WORK, name), os.path.join(source, f"{name}.c"), "-lpthread"],
+                       check=True)
+    return os.path.join(WORK, "loadgen"), os.path.join(WORK, "echo_server")
+
+
+def loadgen(program, socket_path, requests, connections=1, depth=1, duration=DURATION, expect=None):
+    arguments = [program, "--socket", socket_path, "--requests", requests, "--connections", str(connections),
+                 "--depth", str(depth), "--duration", str(duration)]
+    if expect:
+        arguments += ["--expect", expect]
+    return json.loads(subprocess.run(arguments, capture_output=True, text=True, check=True).stdout)
+
+
+def latency():
+    """One request at a time on one connection (issue #16, 1): authd's hot verify (a token the
+    verified-token cache holds) and ping against a C server that echoes the same line on the same
+    kind of socket, driven by the same C load generator, alternating round by round. Ratios are
+    of the medians over the rounds."""
+    program, echo_program = build_loadgen()
+    echo_socket = os.path.join(WORK, "echo.sock")
+    echo = spawn([echo_program, echo_socket], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: os.path.exists(echo_socket), what="the echo server")
+    authd = Authd("authd-latency")
+    authd.start()
+    token = subprocess.run([f"{BIN}/authctl", "--socket", authd.socket, "issue", "latency", "--ttl", "1h"],
+                           capture_output=True, text=True, check=True).stdout.split()[0]
+    verify_file, ping_file = os.path.join(WORK, "verify.txt"), os.path.join(WORK, "ping.txt")
+    with open(verify_file, "w") as file:
+        file.write(json.dumps({"op": "verify", "token": token}, separators=(",", ":")) + "\n")
+    with open(ping_file, "w") as file:
+        file.write('{"op":"ping"}\n')
+    rounds = []
+    for number in range(1, ROUNDS + 1):
+        row = {"echo": loadgen(program, echo_socket, verify_file),
+               "verify": loadgen(program, authd.socket, verify_file, expect='"ok":true'),
+               "ping": loadgen(program, authd.socket, ping_file, expect='"ok":true')}
+        rounds.append(row)
+        log(f"latency round {number}: " + ", ".join(f"{name} p50 {value['p50_us']:.1f} us p99 {value['p99_us']:.1f} us"
+                                                    for name, value in row.items()))
+    stop(echo)
+    authd.stop()
+
+    def median(name, field):
+        return statistics.median(row[name][field] for row in rounds)
+
+    table = []
+    for name in ("verify", "ping"):
+        for field, goal in (("p50_us", 1.2), ("p99_us", 1.5)):
+            ratio = median(name, field) / median("echo", field)
+            table.append((f"{name} {field[:3]}, 1 connection / C echo", f"{median(name, field):.1f} us",
+                          f"{median('echo', field):.1f} us", f"{ratio:.2f}", f"<= {goal}", ratio <= goal))
+    return table, rounds
+
+
 def print_table(table):
     log(f"{'measure (best of ' + str(ROUNDS) + ' rounds)':44} {'authd':>14} {'other':>14} {'ratio':>7}  {'target':14} met")
     for name, value, other, ratio, target, met in table:
@@ -405,7 +463,7 @@ def print_table(table):
 
 def main():
     log(f"bench-compare: {CORES} cores, {ROUNDS} rounds of {DURATION:g} s per contender, work dir {WORK}")
-    only = {"http": http_face, "python": python_client}.get(os.environ.get("ONLY", ""))
+    only = {"http": http_face, "python": python_client, "latency": latency}.get(os.environ.get("ONLY", ""))
     if only:
         table, _ = only()
         log("")
@@ -498,9 +556,10 @@ def main():
     log(f"MUNGE encode+decode (remunge -d): {best('munge_encode_decode'):,.0f}/s (best of {ROUNDS})")
     http_table, http_rounds = http_face()
     python_table, python_rounds = python_client()
-    print_table(table + http_table + python_table)
+    latency_table, latency_rounds = latency()
+    print_table(table + latency_table + http_table + python_table)
     with open(os.environ.get("BENCH_JSON", os.path.join(WORK, "..", "authd-bench-compare.json")), "w") as file:
-        json.dump({"rounds": rounds, "http_face": http_rounds, "python_client": python_rounds, "fastapi_single_worker": single_rps, "fresh_idle_rss_kib": fresh_idle, "idle_rss_kib": idle, "million_rss_kib": million_rss, "restart_ready_s": ready,
+        json.dump({"rounds": rounds, "latency": latency_rounds, "http_face": http_rounds, "python_client": python_rounds, "fastapi_single_worker": single_rps, "fresh_idle_rss_kib": fresh_idle, "idle_rss_kib": idle, "million_rss_kib": million_rss, "restart_ready_s": ready,
                    "activation_ms": activation}, file, indent=1)
 
 

@@ -145,6 +145,7 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
         let idleTimeout = configuration.idleTimeout.map(TimeAmount.init)
         let lineTimeout = configuration.lineTimeout.map(TimeAmount.init)
         let logger = self.logger
+        let handler = self.handler
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             // A client that shuts down its write side after the last request still gets its replies.
@@ -162,7 +163,8 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
                         metadata: ["authd.op": "read", "authd.reason": "\(reason)", "authd.peer_uid": "\(credentials.uid)"])
                 }
                 try channel.pipeline.syncOperations.addHandlers(
-                    timeouts, ByteToMessageHandler(RequestLineDecoder(maximumLineLength: maximumLineLength)), RequestBatcher())
+                    timeouts, ByteToMessageHandler(RequestLineDecoder(maximumLineLength: maximumLineLength)),
+                    InlineReplyHandler(handler: handler), RequestBatcher())
                 return Accepted(connection: try Connection(wrappingChannelSynchronously: channel), credentials: credentials)
             }
         }
@@ -197,6 +199,11 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
             }
             await refuse(connection, AuthdError(.tooManyConnections, reason))
             return
+        }
+        // Admitted: from now on the event loop may answer what needs no task (see InlineReplyHandler).
+        let channel = connection.channel
+        channel.eventLoop.execute {
+            (try? channel.pipeline.syncOperations.handler(type: InlineReplyHandler.self))?.admit()
         }
         counters.connectionOpened()
         defer {

@@ -101,15 +101,24 @@ struct LimitsIntegrationTests {
         #expect(await total.stop() == 0)
     }
 
-    @Test("a client that pipelines without reading stops being read: authd's memory stays flat, every reply arrives")
-    func backpressure() async throws {
+    @Test(
+        "a client that pipelines without reading stops being read: authd's memory stays flat, every reply arrives",
+        arguments: [false, true])
+    func backpressure(validToken: Bool) async throws {
         let daemon = try await DaemonProcess()
         let pid = String(daemon.process.processIdentifier)
-        let result = try await runCommand("/usr/bin/python3", [Self.clientsScript, "flood", daemon.socketPath, pid, "100000"])
+        // A valid token is answered on the event loop from the verified-token cache (after its
+        // first verification); an invalid one goes through the connection's task. Both must stall.
+        var arguments = [Self.clientsScript, "flood", daemon.socketPath, pid, "100000"]
+        if validToken {
+            let issued = try await authctl(["--socket", daemon.socketPath, "issue", "flood", "--ttl", "1h"])
+            arguments.append(issued.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let result = try await runCommand("/usr/bin/python3", arguments)
         let found = try Self.findings(result)
         let before = found["rss_before_kib"]?.doubleValue ?? 0
         let stalled = found["rss_stalled_kib"]?.doubleValue ?? .infinity
-        print("flood of 42 MB unread: authd RSS \(before) KiB -> \(stalled) KiB while stalled")
+        print("flood unread (\(validToken ? "cache hits" : "invalid tokens")): authd RSS \(before) KiB -> \(stalled) KiB while stalled")
         #expect(found["replies"]?.doubleValue == 100_000)
         #expect(stalled - before < 16 * 1024, "authd buffered \(stalled - before) KiB for a client that did not read")
         #expect(await daemon.stop() == 0)

@@ -1,3 +1,4 @@
+import AuthdClient
 import AuthdProtocol
 import Foundation
 import Testing
@@ -68,6 +69,50 @@ struct WireProtocolTests {
             #expect(reply.id == .string("v\(index)"))
             #expect(reply.errorCode == .tokenRevoked)
         }
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test("answered on the event loop (cache hits, ping) or by the connection's task, replies keep request order; a verify after a revoke sees it")
+    func inlineRepliesKeepOrder() async throws {
+        let daemon = try await InProcessDaemon()
+        let connection = try RawConnection(path: daemon.socketPath)
+        func reply() async throws -> ReplyEnvelope { try ReplyEnvelope.parse(Array(try #require(try await connection.readLine()).utf8)) }
+        var tokens: [String] = []
+        for subject in ["a", "b"] {
+            try await connection.send(#"{"op":"issue","sub":"\#(subject)"}"# + "\n")
+            tokens.append(try #require(try await reply().resultObject?["access_token"]?.stringValue))
+        }
+        // Verified once each: from now on the cache answers them, on the event loop.
+        for token in tokens {
+            try await connection.send(#"{"op":"verify","token":"\#(token)"}"# + "\n")
+            #expect(try await reply().resultObject?["sub"] != nil)
+        }
+        let (a, b) = (tokens[0], tokens[1])
+        // One write: two answered inline, then a revoke for the task; everything after it waits
+        // for the task, so the verify of the revoked token sees the revocation.
+        try await connection.send(
+            #"{"id":1,"op":"verify","token":"\#(a)"}"# + "\n" + #"{"id":2,"op":"ping"}"# + "\n"
+                + #"{"id":3,"op":"revoke","token":"\#(a)"}"# + "\n" + #"{"id":4,"op":"verify","token":"\#(a)"}"# + "\n"
+                + #"{"id":5,"op":"verify","token":"\#(b)"}"# + "\n" + #"{"id":6,"op":"ping"}"# + "\n")
+        var replies: [ReplyEnvelope] = []
+        for _ in 0..<6 { replies.append(try await reply()) }
+        #expect(replies.map(\.id) == (1...6).map { .int(Int64($0)) })
+        #expect(replies[0].resultObject?["sub"] == "a")
+        #expect(replies[1].resultObject == [:])
+        #expect(replies[2].resultObject?["revoked"] == .int(1))
+        #expect(replies[3].errorCode == .tokenRevoked)
+        #expect(replies[4].resultObject?["sub"] == "b")
+        #expect(replies[5].resultObject == [:])
+        // Nothing owed to the task any more: answered inline again, and a revoked token, though
+        // cached, is refused (by the full path, which says why).
+        try await connection.send(#"{"id":7,"op":"verify","token":"\#(b)"}"# + "\n" + #"{"id":8,"op":"verify","token":"\#(a)"}"# + "\n")
+        let seven = try await reply(), eight = try await reply()
+        #expect(seven.id == .int(7) && seven.resultObject?["sub"] == "b")
+        #expect(eight.id == .int(8) && eight.errorCode == .tokenRevoked)
+        // Counted like any other verification: 5 good, 2 refused.
+        let status = try await daemon.client().status()
+        #expect(status.verified == 5)
+        #expect(status.rejected == 2)
         #expect(await daemon.stop() == 0)
     }
 

@@ -2,8 +2,9 @@
 """Misbehaving clients for the limits tests. Each mode prints one JSON line of findings.
 
   connections SOCKET N          open N connections, ping on each, report each first reply's code
-  flood SOCKET PID N            pipeline N verify requests without reading, then measure authd's
-                                RSS, then read every reply
+  flood SOCKET PID N [TOKEN]    pipeline N verify requests without reading, then measure authd's
+                                RSS, then read every reply (TOKEN: a valid one, answered from the
+                                verified-token cache; otherwise an invalid one)
   pass-fds SOCKET PID N         send N requests, each carrying an open descriptor (SCM_RIGHTS)
   sign SECRET KID               read JSON payload texts, one per line, from stdin; print each as
                                 an HS256 token signed with SECRET (the payload text is kept as is)
@@ -58,10 +59,10 @@ def connections(path, count):
     print(json.dumps({"codes": codes}))
 
 
-def flood(path, pid, count):
+def flood(path, pid, count, token=None):
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     connection.connect(path)
-    request = b'{"op":"verify","token":"' + b"x" * 400 + b'"}\n'
+    request = b'{"op":"verify","token":"' + (token.encode() if token else b"x" * 400) + b'"}\n'
     before = rss_kib(pid)
     sender = threading.Thread(target=lambda: connection.sendall(request * count))
     sender.start()
@@ -107,7 +108,7 @@ if __name__ == "__main__":
     if mode == "connections":
         connections(sys.argv[2], int(sys.argv[3]))
     elif mode == "flood":
-        flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else None)
     elif mode == "pass-fds":
         pass_fds(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif mode == "sign":

@@ -89,6 +89,29 @@ public final class RequestHandler: Sendable {
         await writeReplies(toRevocations: revocations, caller: caller, into: &output)
     }
 
+    /// Answers `line` at once, on the calling thread, when that costs less than the hop to the
+    /// connection's task: a compact `verify` whose token the cache has verified and which passes
+    /// every check now, and `ping`. Returns `false`, having written nothing, for anything else (a
+    /// cache miss, any refusal, any other op), which ``writeReplies(to:caller:into:)`` answers.
+    ///
+    /// Both are open to any peer, so no caller is needed; neither blocks or logs.
+    func writeInlineReply(to line: ByteBuffer, into output: inout [UInt8]) -> Bool {
+        let started = metrics == nil ? nil : ContinuousClock.now
+        let op: String
+        if let (id, token) = line.withUnsafeReadableBytes(VerifyLineShortcut.match) {
+            guard let verified = current.service.verifier.cachedVerification(VerifyRequest(token: token)) else { return false }
+            Self.write(id: id, .success(.encoded(verified.encodedResult)), into: &output)
+            op = VerifyRequest.op
+        } else if let ping = PingLine.match(line) {
+            Self.write(id: ping.id, .success(.object(PingResult().result)), into: &output)
+            op = PingRequest.op
+        } else {
+            return false
+        }
+        if let metrics, let started { metrics.record(op: op, code: nil, duration: .now - started) }
+        return true
+    }
+
     private func writeVerifyReply(id: RequestID?, token: String, into output: inout [UInt8]) async {
         let started = metrics == nil ? nil : ContinuousClock.now
         let reply: Result<OperationReply, AuthdError>

@@ -1,4 +1,5 @@
 package import AuthdProtocol
+package import NIOCore
 
 /// Recognises the one request line services send on every call, `verify` with a bare token, in
 /// its exact compact form, and reads it without building a JSON tree:
@@ -18,18 +19,7 @@ package enum VerifyLineShortcut {
     /// The request's id and token, or nil when the line is not exactly of the shortcut's shape.
     package static func match(_ line: UnsafeRawBufferPointer) -> (id: RequestID?, token: String)? {
         let bytes = line.bindMemory(to: UInt8.self)
-        guard bytes.count > 2, bytes[0] == UInt8(ascii: "{") else { return nil }
-        var index = 1
-        var id: RequestID?
-        if starts(bytes, at: 0, with: idPrefix) {
-            index = idPrefix.count
-            guard let (parsed, next) = readID(bytes, at: index) else { return nil }
-            id = parsed
-            index = next
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ",") else { return nil }
-            index += 1
-        }
-        guard starts(bytes, at: index, with: verifyPrefix) else { return nil }
+        guard let (id, index) = leadingID(bytes), starts(bytes, at: index, with: verifyPrefix) else { return nil }
         let tokenStart = index + verifyPrefix.count
         var tokenEnd = tokenStart
         while tokenEnd < bytes.count, isTokenByte(bytes[tokenEnd]) { tokenEnd += 1 }
@@ -39,6 +29,16 @@ package enum VerifyLineShortcut {
         else { return nil }
         let token = String(decoding: UnsafeBufferPointer(rebasing: bytes[tokenStart..<tokenEnd]), as: UTF8.self)
         return (id, token)
+    }
+
+    /// The opening brace and, if there is one, `"id":<id>,`: the id and where the rest begins.
+    static func leadingID(_ bytes: UnsafeBufferPointer<UInt8>) -> (id: RequestID?, next: Int)? {
+        guard bytes.count > 2, bytes[0] == UInt8(ascii: "{") else { return nil }
+        guard starts(bytes, at: 0, with: idPrefix) else { return (nil, 1) }
+        guard let (id, next) = readID(bytes, at: idPrefix.count), next < bytes.count, bytes[next] == UInt8(ascii: ",") else {
+            return nil
+        }
+        return (id, next + 1)
     }
 
     private static func readID(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> (RequestID, Int)? {
@@ -61,7 +61,7 @@ package enum VerifyLineShortcut {
         return (.int(value), end)
     }
 
-    private static func starts(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int, with prefix: [UInt8]) -> Bool {
+    static func starts(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int, with prefix: [UInt8]) -> Bool {
         guard bytes.count - offset >= prefix.count else { return false }
         for position in 0..<prefix.count where bytes[offset + position] != prefix[position] { return false }
         return true
@@ -77,4 +77,26 @@ package enum VerifyLineShortcut {
     }
 
     private static func isIDByte(_ byte: UInt8) -> Bool { isTokenByte(byte) || byte == UInt8(ascii: ":") }
+}
+
+/// Recognises `ping` in its exact compact forms, `{"op":"ping"}` and `{"id":<id>,"op":"ping"}`
+/// (the id as the verify shortcut takes it), so that it can be answered without a JSON tree. Any
+/// other line returns nil and goes through the full parser.
+package enum PingLine {
+    private static let body = Array(#""op":"ping"}"#.utf8)
+
+    /// A ping line, and its id.
+    package struct Match {
+        package let id: RequestID?
+    }
+
+    package static func match(_ line: ByteBuffer) -> Match? {
+        line.withUnsafeReadableBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            guard let (id, next) = VerifyLineShortcut.leadingID(bytes), next + body.count == bytes.count,
+                VerifyLineShortcut.starts(bytes, at: next, with: body)
+            else { return nil }
+            return Match(id: id)
+        }
+    }
 }
