@@ -14,7 +14,7 @@ activation to first reply. Prints every round, then a table of the best values a
 of issue #6, and the HTTP face: nginx with auth_request to authd against the same nginx without
 auth and against the FastAPI app (issue #13), and the Python client against PyJWT in-process (issue
 #14). Environment: BIN_DIR (release binaries), ROUNDS (default 2), DURATION (seconds, default 5),
-ONLY=http, ONLY=python or ONLY=latency (those rows alone).
+ONLY=http, ONLY=python, ONLY=latency or ONLY=instructions (those rows alone).
 """
 import json
 import os
@@ -455,6 +455,105 @@ def latency():
     return table, rounds
 
 
+INSTRUCTION_BASELINE = os.path.join(HERE, "instructions-baseline.json")
+
+
+def instructions():
+    """Instructions per operation (issue #16, 5), counted by valgrind's callgrind in authd's
+    user space, all threads: hot verify, cold verify and issue, each as the median of 3 runs. Unlike
+    times on shared cores, the counts hardly move from run to run (within a fraction of a percent),
+    so a change is compared with the committed baseline (Benchmarks/instructions-baseline.json;
+    INSTRUCTIONS_BASELINE=update rewrites it). The kernel's share is not counted."""
+    program, _ = build_loadgen()
+    # Valgrind 3.19 cannot read the toolchain's DWARF 5: a copy without debug information, with its symbols.
+    binary = os.path.join(WORK, "authd-nodebug")
+    subprocess.run(["strip", "--strip-debug", f"{BIN}/authd", "-o", binary], check=True)
+    directory = os.path.join(WORK, "callgrind")
+    os.makedirs(directory, mode=0o700)
+    socket_path = os.path.join(directory, "authd.sock")
+    out = os.path.join(directory, "callgrind.out")
+    log_file = open(os.path.join(directory, "valgrind.log"), "w")
+    valgrind = spawn(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", binary,
+                      "--socket", socket_path, "--state-dir", os.path.join(directory, "state"), "--config", "/dev/null",
+                      "--log-level", "error"], stdout=log_file, stderr=log_file)
+    wait_for(lambda: pings(socket_path), timeout=300, what="authd under callgrind")
+    pid = valgrind.pid
+
+    def control(*arguments):
+        subprocess.run(["callgrind_control", *arguments, str(pid)], check=True, capture_output=True)
+
+    def mint(count):
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.connect(socket_path)
+        connection.sendall(b'{"op":"issue","sub":"instructions","ttl":3600}\n' * count)
+        tokens, buffer = [], b""
+        while len(tokens) < count:
+            buffer += connection.recv(1 << 20)
+            *lines, buffer = buffer.split(b"\n")
+            tokens += [json.loads(line)["result"]["access_token"] for line in lines]
+        connection.close()
+        return tokens
+
+    def request_file(name, lines):
+        path = os.path.join(directory, name)
+        with open(path, "w") as file:
+            file.writelines(line + "\n" for line in lines)
+        return path
+
+    def count(path, requests):
+        control("-i", "on")
+        control("-z")
+        loadgen_once(program, socket_path, path)
+        control("-d")
+        control("-i", "off")
+        dumps = sorted((name for name in os.listdir(directory) if name.startswith("callgrind.out.")),
+                       key=lambda name: int(name.rsplit(".", 1)[1]))
+        with open(os.path.join(directory, dumps[-1])) as file:
+            total = next(int(line.split()[1]) for line in file if line.startswith("totals:"))
+        return total / requests
+
+    hot = mint(1)[0]
+    hot_file = request_file("hot.txt", [json.dumps({"op": "verify", "token": hot}, separators=(",", ":"))] * 2000)
+    loadgen_once(program, socket_path, request_file("warm.txt", [json.dumps({"op": "verify", "token": hot}, separators=(",", ":"))]))
+    issue_file = request_file("issue.txt", ['{"op":"issue","sub":"instructions"}'] * 1000)
+    results = {"verify_hot": [], "verify_cold": [], "issue": []}
+    for _ in range(3):
+        results["verify_hot"].append(count(hot_file, 2000))
+        cold = [json.dumps({"op": "verify", "token": token}, separators=(",", ":")) for token in mint(500)]
+        results["verify_cold"].append(count(request_file("cold.txt", cold), 500))
+        results["issue"].append(count(issue_file, 1000))
+    stop(valgrind)
+    measured = {name: statistics.median(values) for name, values in results.items()}
+    spread = {name: (max(values) - min(values)) / statistics.median(values) for name, values in results.items()}
+    log("instructions per op (3 runs): " + ", ".join(f"{name} {', '.join(f'{value:,.0f}' for value in values)}"
+                                                  for name, values in results.items()))
+    baseline = {}
+    if os.path.exists(INSTRUCTION_BASELINE):
+        with open(INSTRUCTION_BASELINE) as file:
+            baseline = json.load(file)
+    if os.environ.get("INSTRUCTIONS_BASELINE") == "update":
+        commit = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        if subprocess.run(["git", "-C", HERE, "status", "--porcelain", "--", "../Sources"], capture_output=True, text=True).stdout:
+            commit += "+uncommitted"  # measured on changes made since that commit
+        with open(INSTRUCTION_BASELINE, "w") as file:
+            json.dump({"commit": commit, "date": time.strftime("%Y-%m-%d"), "per_op": {k: round(v) for k, v in measured.items()}},
+                      file, indent=1)
+            file.write("\n")
+        log(f"wrote {INSTRUCTION_BASELINE}")
+    table = []
+    for name, value in measured.items():
+        base = baseline.get("per_op", {}).get(name)
+        change = f"{(value - base) / base * 100:+.1f}%" if base else ""
+        table.append((f"instructions per {name.replace('_', ' ')} (spread {spread[name] * 100:.1f}%)", f"{value:,.0f}",
+                      f"{base:,}" if base else "-", change, f"baseline {baseline.get('commit', '-')}", True))
+    return table, results
+
+
+def loadgen_once(program, socket_path, requests):
+    subprocess.run([program, "--socket", socket_path, "--requests", requests, "--once", "--depth", "8", "--expect", '"ok":true'],
+                   check=True, capture_output=True)
+
+
 def print_table(table):
     log(f"{'measure (best of ' + str(ROUNDS) + ' rounds)':44} {'authd':>14} {'other':>14} {'ratio':>7}  {'target':14} met")
     for name, value, other, ratio, target, met in table:
@@ -463,7 +562,7 @@ def print_table(table):
 
 def main():
     log(f"bench-compare: {CORES} cores, {ROUNDS} rounds of {DURATION:g} s per contender, work dir {WORK}")
-    only = {"http": http_face, "python": python_client, "latency": latency}.get(os.environ.get("ONLY", ""))
+    only = {"http": http_face, "python": python_client, "latency": latency, "instructions": instructions}.get(os.environ.get("ONLY", ""))
     if only:
         table, _ = only()
         log("")
@@ -557,9 +656,10 @@ def main():
     http_table, http_rounds = http_face()
     python_table, python_rounds = python_client()
     latency_table, latency_rounds = latency()
-    print_table(table + latency_table + http_table + python_table)
+    instruction_table, instruction_runs = instructions()
+    print_table(table + latency_table + instruction_table + http_table + python_table)
     with open(os.environ.get("BENCH_JSON", os.path.join(WORK, "..", "authd-bench-compare.json")), "w") as file:
-        json.dump({"rounds": rounds, "latency": latency_rounds, "http_face": http_rounds, "python_client": python_rounds, "fastapi_single_worker": single_rps, "fresh_idle_rss_kib": fresh_idle, "idle_rss_kib": idle, "million_rss_kib": million_rss, "restart_ready_s": ready,
+        json.dump({"rounds": rounds, "latency": latency_rounds, "instructions": instruction_runs, "http_face": http_rounds, "python_client": python_rounds, "fastapi_single_worker": single_rps, "fresh_idle_rss_kib": fresh_idle, "idle_rss_kib": idle, "million_rss_kib": million_rss, "restart_ready_s": ready,
                    "activation_ms": activation}, file, indent=1)
 
 

@@ -23,7 +23,7 @@ enum ConnectFailure {
         case ENOENT:
             return "authd is not running: there is no socket at \(path). Start it with "
                 + "'systemctl start authd.socket' (the installed package), or 'make run' in a source tree; "
-                + "if it listens elsewhere, pass --socket or set AUTHD_SOCKET"
+                + "if it listens elsewhere, point the client at that socket (authctl: --socket, or AUTHD_SOCKET)"
         case ECONNREFUSED:
             return "authd is not running: nothing listens on \(path) (a socket left behind by a daemon that "
                 + "stopped). Start it with 'systemctl start authd.socket', or 'make run' in a source tree"
@@ -31,8 +31,6 @@ enum ConnectFailure {
             return "permission denied on \(path): this user may not connect to authd. Services and people "
                 + "that may talk to it are in the authd-clients group ('usermod -aG authd-clients USER', "
                 + "then log in again)"
-        case ENOTSOCK, ENOTDIR:
-            return "\(path) is not authd's socket (not a socket): pass the right one with --socket or AUTHD_SOCKET"
         default:
             return "cannot connect to authd at \(path): \(String(cString: strerror(errno)))"
         }
