@@ -7,12 +7,15 @@ import Darwin
 #endif
 import NIOCore
 
-/// Answers on the event loop that read them the requests that cost less than the trip to the
-/// connection's task and back: a `verify` the verified-token cache answers, and `ping` (see
-/// ``RequestHandler/writeInlineReply(to:into:)``). Everything else goes on to the task as before.
+/// Answers on the event loop that read them the requests that need nothing but the CPU: the
+/// compact `verify` and `ping` (see ``RequestHandler/writeInlineReply(to:into:)``). Everything
+/// else goes on to the connection's task as before.
 ///
-/// For a service that checks one token per request, that trip — two thread wake-ups — was most of
-/// the latency. Replies still go out in request order: once a request has gone to the task,
+/// For a service that checks one token per request, the trip to the task and back — two thread
+/// wake-ups — was most of the latency. A verify the cache answers costs a few microseconds; one
+/// that checks a signature costs about 50 µs of CPU on the loop, as a TLS handshake on a NIO loop
+/// does, and under a load of always-new tokens that kept the throughput and cut the p99 from
+/// 80–126 ms to 16 ms (16 connections × 16 deep), since nothing waits for a pool thread. Replies still go out in request order: once a request has gone to the task,
 /// nothing is answered here until the task has written every reply it owes (counted as newlines
 /// in what it writes: each reply is one line, and JSON escapes any newline inside it). A
 /// connection that is not writable (a client not reading its replies) is never answered here, so

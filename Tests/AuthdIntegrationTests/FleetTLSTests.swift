@@ -22,10 +22,10 @@ struct FleetTLSTests {
         // The default on 127.0.0.1 is prefer: encrypted, the self-signed certificate not verified.
         let preferDirectory = TemporaryDirectory()
         let prefer = try await InProcessDaemon(config: try fleet.config("tls-prefer", directory: preferDirectory), directory: preferDirectory)
-        #expect(try await prefer.client().status().fleet?.connected == true)
-        let connections = try await authdConnections(postgres)
-        #expect(connections.count > 0)
-        #expect(connections.encrypted, "authd's connections are not all encrypted")
+        #expect(await eventually { (try? await prefer.client().status().fleet?.connected) == true })
+        // The feed's connection and the pool's are made as they are needed: wait until one is there.
+        #expect(await eventually { ((try? await authdConnections(postgres))?.count ?? 0) > 0 })
+        #expect(try await authdConnections(postgres).encrypted, "authd's connections are not all encrypted")
         await prefer.stop()
 
         // require verifies the certificate: not trusted by the system's CAs, so the node cannot
@@ -47,6 +47,7 @@ struct FleetTLSTests {
                 fleetKeys: "tls = \"require\"\ntls_ca_file = \"\(postgres.certificatePath)\""),
             directory: trustedDirectory)
         #expect(await eventually { (try? await trusted.client().status().fleet?.connected) == true })
+        #expect(await eventually { ((try? await authdConnections(postgres))?.count ?? 0) > 0 })
         #expect(try await authdConnections(postgres).encrypted)
         await trusted.stop()
         try await postgres.stop()

@@ -48,25 +48,6 @@ public struct TokenVerifier: Sendable {
         }
     }
 
-    /// ``verifiedToken(_:)`` answered from the verified-token cache alone: the verified token when
-    /// the cache holds it and it passes every check now (lifetime, revocation, audience, roles),
-    /// `nil` otherwise, without a reason. It never checks a signature, so it costs little enough to
-    /// answer on the thread that read the request; on `nil`, ``verifiedToken(_:)`` gives the full
-    /// answer (and counts, and audits, a refusal).
-    public func cachedVerification(_ request: VerifyRequest) -> VerifiedToken? {
-        guard context.fleet?.health.refusesPeerTokens != true, request.rolesAny?.isEmpty != true, request.rolesAll?.isEmpty != true,
-            let cached = context.cache.lookup(request.token)
-        else { return nil }
-        do {
-            try check(cached, token: request.token, audience: request.audience ?? configuration.audience)
-            try checkRoles(cached.result.roles, request: request)
-        } catch {
-            return nil
-        }
-        counters.recordVerified()
-        return cached
-    }
-
     /// Tokens in the verified-token cache now.
     public var cacheCount: Int { context.cache.count }
 

@@ -89,18 +89,31 @@ public final class RequestHandler: Sendable {
         await writeReplies(toRevocations: revocations, caller: caller, into: &output)
     }
 
-    /// Answers `line` at once, on the calling thread, when that costs less than the hop to the
-    /// connection's task: a compact `verify` whose token the cache has verified and which passes
-    /// every check now, and `ping`. Returns `false`, having written nothing, for anything else (a
-    /// cache miss, any refusal, any other op), which ``writeReplies(to:caller:into:)`` answers.
+    /// Answers `line` at once, on the calling thread, when it needs nothing but the CPU: a
+    /// compact `verify` (from the verified-token cache, or with its signature checked; a refusal
+    /// is audited as always) and `ping`. Returns `false`, having written nothing, for anything
+    /// else, which ``writeReplies(to:caller:into:)`` answers: any other op or form, and a fleet
+    /// node's token with a key it must first read from the database.
     ///
-    /// Both are open to any peer, so no caller is needed; neither blocks or logs.
+    /// Both ops are open to any peer, so no caller is needed; neither waits on I/O.
     func writeInlineReply(to line: ByteBuffer, into output: inout [UInt8]) -> Bool {
         let started = metrics == nil ? nil : ContinuousClock.now
         let op: String
         if let (id, token) = line.withUnsafeReadableBytes(VerifyLineShortcut.match) {
-            guard let verified = current.service.verifier.cachedVerification(VerifyRequest(token: token)) else { return false }
-            Self.write(id: id, .success(.encoded(verified.encodedResult)), into: &output)
+            let tokens = current.service
+            let request = VerifyRequest(token: token)
+            do throws(AuthdError) {
+                let verified = try tokens.verifier.verifiedToken(request)
+                Self.write(id: id, .success(.encoded(verified.encodedResult)), into: &output)
+            } catch {
+                // A fleet node that does not know the token's key yet reads the keys again first:
+                // that waits on the database, so it is the task's work.
+                if error.code == .invalidToken, refreshKeys != nil, tokens.verifier.referencesUnknownKey(token) { return false }
+                logVerificationRefused(error)
+                Self.write(id: id, .failure(error), into: &output)
+                if let metrics, let started { metrics.record(op: VerifyRequest.op, code: error.code, duration: .now - started) }
+                return true
+            }
             op = VerifyRequest.op
         } else if let ping = PingLine.match(line) {
             Self.write(id: ping.id, .success(.object(PingResult().result)), into: &output)
@@ -332,15 +345,20 @@ public final class RequestHandler: Sendable {
                 return try tokens.verifier.verifiedToken(request)
             }
         } catch {
-            // The token itself is never logged: it is a bearer credential.
-            logger.info(
-                "verification refused",
-                metadata: [
-                    AuditEvent.metadataKey: "\(AuditEvent.verificationRefused.messageID)", "authd.op": "verify",
-                    "authd.code": "\(error.code)", "authd.reason": "\(error.message)",
-                ])
+            logVerificationRefused(error)
             throw error
         }
+    }
+
+    /// The audit entry of a refused verification. The token itself is never logged: it is a
+    /// bearer credential.
+    private func logVerificationRefused(_ error: AuthdError) {
+        logger.info(
+            "verification refused",
+            metadata: [
+                AuditEvent.metadataKey: "\(AuditEvent.verificationRefused.messageID)", "authd.op": "verify",
+                "authd.code": "\(error.code)", "authd.reason": "\(error.message)",
+            ])
     }
 
     func jwks(_ request: JWKSRequest, _ context: OperationContext) -> JWKSResult { context.tokens.jwks() }
