@@ -194,6 +194,14 @@ struct HTTPFaceTests {
         }
         try await http.connection.send(batch)
         for index in 0..<10 { #expect(try await http.readResponse().status == (index % 2 == 0 ? 401 : 200)) }
+        // Answered on the event loop or, with a body, by the connection's task: still in order.
+        try await http.connection.send(
+            HTTPTestClient.format("GET", "/auth") + HTTPTestClient.format("POST", "/auth?role=admin", headers: Self.bearer(token), body: "xyz")
+                + HTTPTestClient.format("GET", "/healthz") + HTTPTestClient.format("GET", "/auth", headers: Self.bearer(token))
+                + HTTPTestClient.format("GET", "/nowhere"))
+        var mixed: [Int] = []
+        for _ in 0..<5 { mixed.append(Int(try await http.readResponse().status)) }
+        #expect(mixed == [401, 403, 200, 200, 404])
         // Connection: close is honoured.
         let closing = try await http.request("GET", "/healthz", headers: [("Connection", "close")])
         #expect(closing.header("Connection") == "close")

@@ -99,29 +99,18 @@ public final class RequestHandler: Sendable {
     func writeInlineReply(to line: ByteBuffer, into output: inout [UInt8]) -> Bool {
         let started = metrics == nil ? nil : ContinuousClock.now
         let op: String
+        let reply: Result<OperationReply, AuthdError>
         if let (id, token) = line.withUnsafeReadableBytes(VerifyLineShortcut.match) {
-            let tokens = current.service
-            let request = VerifyRequest(token: token)
-            do throws(AuthdError) {
-                let verified = try tokens.verifier.verifiedToken(request)
-                Self.write(id: id, .success(.encoded(verified.encodedResult)), into: &output)
-            } catch {
-                // A fleet node that does not know the token's key yet reads the keys again first:
-                // that waits on the database, so it is the task's work.
-                if error.code == .invalidToken, refreshKeys != nil, tokens.verifier.referencesUnknownKey(token) { return false }
-                logVerificationRefused(error)
-                Self.write(id: id, .failure(error), into: &output)
-                if let metrics, let started { metrics.record(op: VerifyRequest.op, code: error.code, duration: .now - started) }
-                return true
-            }
-            op = VerifyRequest.op
+            guard let outcome = verifyWithoutWaiting(VerifyRequest(token: token)) else { return false }
+            (op, reply) = (VerifyRequest.op, outcome.map { .encoded($0.encodedResult) })
+            Self.write(id: id, reply, into: &output)
         } else if let ping = PingLine.match(line) {
-            Self.write(id: ping.id, .success(.object(PingResult().result)), into: &output)
-            op = PingRequest.op
+            (op, reply) = (PingRequest.op, .success(.object(PingResult().result)))
+            Self.write(id: ping.id, reply, into: &output)
         } else {
             return false
         }
-        if let metrics, let started { metrics.record(op: op, code: nil, duration: .now - started) }
+        if let metrics, let started { metrics.record(op: op, code: reply.failureCode, duration: .now - started) }
         return true
     }
 
@@ -334,6 +323,21 @@ public final class RequestHandler: Sendable {
     ///
     /// On a fleet node, a token signed by a key it does not know yet (another node has just
     /// rotated) makes it re-read the fleet's keys once, rate-limited, and try again.
+    /// `verify`, on the calling thread and without waiting on anything but the CPU: the outcome, a
+    /// refusal audited as ``verify(_:tokens:)`` audits it, or `nil` when the answer needs the
+    /// database (a fleet node that does not know the token's key yet reads the keys again first),
+    /// which ``verify(_:tokens:)`` then gives.
+    func verifyWithoutWaiting(_ request: VerifyRequest) -> Result<VerifiedToken, AuthdError>? {
+        let tokens = current.service
+        do throws(AuthdError) {
+            return .success(try tokens.verifier.verifiedToken(request))
+        } catch {
+            if error.code == .invalidToken, refreshKeys != nil, tokens.verifier.referencesUnknownKey(request.token) { return nil }
+            logVerificationRefused(error)
+            return .failure(error)
+        }
+    }
+
     func verify(_ request: VerifyRequest, tokens: TokenService) async throws(AuthdError) -> VerifiedToken {
         do throws(AuthdError) {
             do throws(AuthdError) {

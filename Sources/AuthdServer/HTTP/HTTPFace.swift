@@ -33,20 +33,45 @@ struct HTTPFace: Sendable {
     /// Open HTTP connections (the server keeps the count).
     let openConnections: OpenConnections
 
+    /// Counts an answered request by path (any path not served counts as `other`) and status.
+    func record(uri: String, status: HTTPResponseStatus) {
+        let path = String(Self.split(uri).path)
+        metrics.recordHTTP(path: Self.paths.contains(path) ? path : "other", status: status.code)
+    }
+
+    /// The reply to a request.
     func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders) async -> HTTPReply {
-        let path: Substring
-        let query: Substring?
-        if let mark = uri.firstIndex(of: "?") {
-            (path, query) = (uri[..<mark], uri[uri.index(after: mark)...])
-        } else {
-            (path, query) = (uri[...], nil)
+        if let reply = immediateReply(method: method, uri: uri, headers: headers) { return reply }
+        // Only a fleet node's /auth of a token whose key it must first read from the database.
+        let (_, query) = Self.split(uri)
+        guard case .verify(let request) = ForwardAuth.question(query: query, headers: headers) else {
+            return .text(.internalServerError, "no reply")
         }
+        let started = ContinuousClock.now
+        let outcome: Result<VerifiedToken, AuthdError>
+        do {
+            outcome = .success(try await handler.verify(request, tokens: handler.tokensInForce))
+        } catch {
+            outcome = .failure(error)
+        }
+        return forwardAuthReply(outcome, started: started)
+    }
+
+    /// The reply to a request when it needs nothing but the CPU, so that the event loop that read
+    /// the request can answer it: every request but a fleet node's `/auth` of a token whose key it
+    /// must first read from the database (`nil`; ``reply(method:uri:headers:)`` answers it).
+    func immediateReply(method: HTTPMethod, uri: String, headers: HTTPHeaders) -> HTTPReply? {
+        let (path, query) = Self.split(uri)
         switch path {
         case "/auth":
-            // A decision about one request: never to be reused by a cache on the way.
-            var reply = await forwardAuth(query: query, headers: headers)
-            reply.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
-            return reply
+            switch ForwardAuth.question(query: query, headers: headers) {
+            case .refused(let refusal): return Self.decision(refusal)
+            case .noToken: return Self.decision(ForwardAuth.missingToken)
+            case .verify(let request):
+                let started = ContinuousClock.now
+                guard let outcome = handler.verifyWithoutWaiting(request) else { return nil }
+                return forwardAuthReply(outcome, started: started)
+            }
         case "/.well-known/jwks.json":
             guard method == .GET || method == .HEAD else { return Self.methodNotAllowed }
             return jwks(headers: headers)
@@ -67,23 +92,21 @@ struct HTTPFace: Sendable {
 
     private static var methodNotAllowed: HTTPReply { .text(.methodNotAllowed, "only GET and HEAD", headers: ["Allow": "GET, HEAD"]) }
 
-    private func forwardAuth(query: Substring?, headers: HTTPHeaders) async -> HTTPReply {
-        switch ForwardAuth.question(query: query, headers: headers) {
-        case .refused(let refusal):
-            return refusal
-        case .noToken:
-            return ForwardAuth.missingToken
-        case .verify(let request):
-            let started = ContinuousClock.now
-            let outcome: Result<VerifiedToken, AuthdError>
-            do {
-                outcome = .success(try await handler.verify(request, tokens: handler.tokensInForce))
-            } catch {
-                outcome = .failure(error)
-            }
-            metrics.record(op: VerifyRequest.op, code: outcome.failureCode, duration: .now - started)
-            return ForwardAuth.reply(outcome)
-        }
+    private func forwardAuthReply(_ outcome: Result<VerifiedToken, AuthdError>, started: ContinuousClock.Instant) -> HTTPReply {
+        metrics.record(op: VerifyRequest.op, code: outcome.failureCode, duration: .now - started)
+        return Self.decision(ForwardAuth.reply(outcome))
+    }
+
+    /// A decision about one request: never to be reused by a cache on the way.
+    private static func decision(_ reply: HTTPReply) -> HTTPReply {
+        var reply = reply
+        reply.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
+        return reply
+    }
+
+    private static func split(_ uri: String) -> (path: Substring, query: Substring?) {
+        guard let mark = uri.firstIndex(of: "?") else { return (uri[...], nil) }
+        return (uri[..<mark], uri[uri.index(after: mark)...])
     }
 
     /// The public keys, cacheable until the next key is due and validated by an `ETag`.

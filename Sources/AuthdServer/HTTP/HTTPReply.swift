@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 
 /// What the HTTP face answers to one request: a status, headers and a small body.
@@ -11,6 +12,18 @@ struct HTTPReply: Sendable {
         self.headers = headers
         self.body = body
         if let contentType { self.headers.replaceOrAdd(name: "Content-Type", value: contentType) }
+    }
+
+    /// The response parts that carry this reply, with its length, and `Connection: close` when
+    /// the connection ends after it; a reply to HEAD has no body.
+    func responseParts(keepAlive: Bool, headOnly: Bool) -> [HTTPServerResponsePart] {
+        var headers = headers
+        headers.replaceOrAdd(name: "Content-Length", value: "\(body.count)")
+        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        var parts: [HTTPServerResponsePart] = [.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))]
+        if !headOnly, !body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+        parts.append(.end(nil))
+        return parts
     }
 
     /// A short plain-text answer, for statuses nobody parses (404, 405, 400 …).

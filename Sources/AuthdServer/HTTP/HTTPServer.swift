@@ -144,6 +144,7 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
     private func bind(_ address: ListenAddress) async throws -> Listener {
         let configuration = self.configuration
         let logger = self.logger
+        let face = self.face
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -164,6 +165,7 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
                 try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                     withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: true,
                     withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
+                try channel.pipeline.syncOperations.addHandler(HTTPInlineReplyHandler(face: face))
                 return Accepted(connection: try Connection(wrappingChannelSynchronously: channel))
             }
         }
@@ -202,6 +204,11 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
             }
             return
         }
+        // Admitted: from now on the event loop may answer what needs no task (see HTTPInlineReplyHandler).
+        let channel = connection.channel
+        channel.eventLoop.execute {
+            (try? channel.pipeline.syncOperations.handler(type: HTTPInlineReplyHandler.self))?.admit()
+        }
         face.openConnections.opened()
         defer {
             face.openConnections.closed()
@@ -227,8 +234,7 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
                         guard let request = head else { continue }
                         head = nil
                         let reply = await self.face.reply(method: request.method, uri: request.uri, headers: request.headers)
-                        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
-                        self.face.metrics.recordHTTP(path: HTTPFace.paths.contains(path) ? path : "other", status: reply.status.code)
+                        self.face.record(uri: request.uri, status: reply.status)
                         let keepAlive = request.isKeepAlive
                         try await self.write(reply, keepAlive: keepAlive, headOnly: request.method == .HEAD, to: outbound)
                         if !keepAlive { return }
@@ -246,13 +252,7 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
     private func write(
         _ reply: HTTPReply, keepAlive: Bool, headOnly: Bool, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
     ) async throws {
-        var headers = reply.headers
-        headers.replaceOrAdd(name: "Content-Length", value: "\(reply.body.count)")
-        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-        var parts: [HTTPServerResponsePart] = [.head(HTTPResponseHead(version: .http1_1, status: reply.status, headers: headers))]
-        if !headOnly, !reply.body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))) }
-        parts.append(.end(nil))
-        try await outbound.write(contentsOf: parts)
+        try await outbound.write(contentsOf: reply.responseParts(keepAlive: keepAlive, headOnly: headOnly))
     }
 
     /// Malformed requests are logged at most once a minute, with how many went unlogged: a broken
