@@ -14,7 +14,7 @@ activation to first reply. Prints every round, then a table of the best values a
 of issue #6, and the HTTP face: nginx with auth_request to authd against the same nginx without
 auth and against the FastAPI app (issue #13), and the Python client against PyJWT in-process (issue
 #14). Environment: BIN_DIR (release binaries), ROUNDS (default 2), DURATION (seconds, default 5),
-ONLY=http, ONLY=python, ONLY=latency or ONLY=instructions (those rows alone).
+ONLY=http, ONLY=python, ONLY=latency, ONLY=issue or ONLY=instructions (those rows alone).
 """
 import json
 import os
@@ -458,6 +458,37 @@ def latency():
 INSTRUCTION_BASELINE = os.path.join(HERE, "instructions-baseline.json")
 
 
+def issue_against_munge():
+    """Issue against MUNGE's credential encode (issue #16, 3), with both load generators in every
+    round, round by round beside `remunge` with 16 threads: `authctl bench` (16 connections x 8
+    in flight) and the independent C load generator (16 connections, one request in flight each,
+    as remunge's threads have). Both ratios are of the best rounds."""
+    program, _ = build_loadgen()
+    authd = Authd("authd-issue")
+    authd.start()
+    munge = Munge()
+    issue_file = os.path.join(WORK, "issue.txt")
+    with open(issue_file, "w") as file:
+        file.write('{"op":"issue","sub":"bench"}\n')
+    rounds = []
+    for number in range(1, ROUNDS + 1):
+        row = {"munge_encode": munge.remunge(decode=False),
+               "authctl_bench": authd.bench("issue")["ops_per_s"],
+               "c_loadgen": loadgen(program, authd.socket, issue_file, connections=16, expect='"ok":true')["ops_per_second"]}
+        rounds.append(row)
+        log(f"issue round {number}: MUNGE encode {row['munge_encode']:,.0f}/s, authd issue {row['authctl_bench']:,.0f}/s "
+            f"(authctl bench), {row['c_loadgen']:,.0f}/s (C load generator)")
+    stop(munge.process)
+    authd.stop()
+    munge_best = max(row["munge_encode"] for row in rounds)
+    table = []
+    for key, name in (("authctl_bench", "authctl bench 16x8"), ("c_loadgen", "C load generator 16x1")):
+        best = max(row[key] for row in rounds)
+        table.append((f"issue ({name}) / MUNGE encode", f"{best:,.0f}/s", f"{munge_best:,.0f}/s", f"{best / munge_best:.2f}",
+                      ">= 1.5", best / munge_best >= 1.5))
+    return table, rounds
+
+
 def instructions():
     """Instructions per operation (issue #16, 5), counted by valgrind's callgrind in authd's
     user space, all threads: hot verify, cold verify and issue, each as the median of 3 runs. Unlike
@@ -564,7 +595,8 @@ def print_table(table):
 
 def main():
     log(f"bench-compare: {CORES} cores, {ROUNDS} rounds of {DURATION:g} s per contender, work dir {WORK}")
-    only = {"http": http_face, "python": python_client, "latency": latency, "instructions": instructions}.get(os.environ.get("ONLY", ""))
+    only = {"http": http_face, "python": python_client, "latency": latency, "instructions": instructions,
+            "issue": issue_against_munge}.get(os.environ.get("ONLY", ""))
     if only:
         table, _ = only()
         log("")
