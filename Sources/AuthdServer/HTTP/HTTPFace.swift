@@ -39,39 +39,52 @@ struct HTTPFace: Sendable {
         metrics.recordHTTP(path: Self.paths.contains(path) ? path : "other", status: status.code)
     }
 
-    /// The reply to a request.
-    func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders) async -> HTTPReply {
-        if let reply = immediateReply(method: method, uri: uri, headers: headers) { return reply }
-        // Only a fleet node's /auth of a token whose key it must first read from the database.
-        let (_, query) = Self.split(uri)
-        guard case .verify(let request) = ForwardAuth.question(query: query, headers: headers) else {
-            return .text(.internalServerError, "no reply")
-        }
-        let started = ContinuousClock.now
-        let outcome: Result<VerifiedToken, AuthdError>
-        do {
-            outcome = .success(try await handler.verify(request, tokens: handler.tokensInForce))
-        } catch {
-            outcome = .failure(error)
-        }
-        return forwardAuthReply(outcome, started: started)
+    /// What the face answers to a request: the reply at once, or, for a fleet node's `/auth` of a
+    /// token whose key it must first read from the database, the verification that waits for it.
+    enum Answer {
+        case now(HTTPReply)
+        case afterReadingKeys(VerifyRequest)
     }
 
-    /// The reply to a request when it needs nothing but the CPU, so that the event loop that read
-    /// the request can answer it: every request but a fleet node's `/auth` of a token whose key it
-    /// must first read from the database (`nil`; ``reply(method:uri:headers:)`` answers it).
-    func immediateReply(method: HTTPMethod, uri: String, headers: HTTPHeaders) -> HTTPReply? {
+    /// The reply to a request.
+    func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders) async -> HTTPReply {
+        switch answer(method: method, uri: uri, headers: headers) {
+        case .now(let reply):
+            return reply
+        case .afterReadingKeys(let request):
+            let started = ContinuousClock.now
+            let outcome: Result<VerifiedToken, AuthdError>
+            do {
+                outcome = .success(try await handler.verify(request, tokens: handler.tokensInForce))
+            } catch {
+                outcome = .failure(error)
+            }
+            return forwardAuthReply(outcome, started: started)
+        }
+    }
+
+    /// The answer to a request, computed with nothing but the CPU, so that the event loop that
+    /// read the request can give it when it is ``Answer/now(_:)``.
+    func answer(method: HTTPMethod, uri: String, headers: HTTPHeaders) -> Answer {
         let (path, query) = Self.split(uri)
         switch path {
         case "/auth":
             switch ForwardAuth.question(query: query, headers: headers) {
-            case .refused(let refusal): return Self.decision(refusal)
-            case .noToken: return Self.decision(ForwardAuth.missingToken)
+            case .refused(let refusal): return .now(Self.decision(refusal))
+            case .noToken: return .now(Self.decision(ForwardAuth.missingToken))
             case .verify(let request):
                 let started = ContinuousClock.now
-                guard let outcome = handler.verifyWithoutWaiting(request) else { return nil }
-                return forwardAuthReply(outcome, started: started)
+                guard let outcome = handler.verifyWithoutWaiting(request) else { return .afterReadingKeys(request) }
+                return .now(forwardAuthReply(outcome, started: started))
             }
+        default:
+            return .now(resource(method: method, path: path, headers: headers))
+        }
+    }
+
+    /// Every path but `/auth`.
+    private func resource(method: HTTPMethod, path: Substring, headers: HTTPHeaders) -> HTTPReply {
+        switch path {
         case "/.well-known/jwks.json":
             guard method == .GET || method == .HEAD else { return Self.methodNotAllowed }
             return jwks(headers: headers)

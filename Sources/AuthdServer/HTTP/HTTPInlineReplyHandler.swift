@@ -2,9 +2,9 @@ import NIOCore
 import NIOHTTP1
 
 /// The HTTP face's counterpart of ``InlineReplyHandler``: a request without a body on a kept-alive
-/// connection is answered on the event loop that read it, when ``HTTPFace/immediateReply(method:uri:headers:)``
-/// can answer it (every request but a fleet node's `/auth` of a token whose key it must first
-/// read). A reverse proxy asks `/auth` on every request it lets through, so this is its latency.
+/// connection is answered on the event loop that read it, when ``HTTPFace/answer(method:uri:headers:)``
+/// has the answer at once (every request but a fleet node's `/auth` of a token whose key it must
+/// first read). A reverse proxy asks `/auth` on every request it lets through, so this is its latency.
 ///
 /// Anything else goes on to the connection's task as before: a request with a body (the task
 /// enforces the body limit), one that closes the connection, one on a connection that is not
@@ -48,7 +48,7 @@ final class HTTPInlineReplyHandler: ChannelDuplexHandler {
         case .end:
             if let head = held {
                 held = nil
-                if let reply = face.immediateReply(method: head.method, uri: head.uri, headers: head.headers) {
+                if case .now(let reply) = face.answer(method: head.method, uri: head.uri, headers: head.headers) {
                     face.record(uri: head.uri, status: reply.status)
                     for part in reply.responseParts(keepAlive: true, headOnly: head.method == .HEAD) {
                         context.write(wrapOutboundOut(part), promise: nil)
