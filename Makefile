@@ -55,7 +55,7 @@ bench: deps
 ## bench-compare: authd against MUNGE and the FastAPI + PyJWT stack, and against the targets of
 ## issue #6; single-request latency against a C echo server and instructions per op under
 ## callgrind (issue #16) (a benchmark, not a test: not part of `make test`). ROUNDS=2 DURATION=5
-## by default; ONLY=http|python|latency|issue|instructions runs those rows alone.
+## by default; ONLY=http|python|latency|issue|denylist|instructions runs those rows alone.
 bench-compare: deps
 	@missing=""; for pkg in munge wrk valgrind gcc; do dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi

@@ -36,9 +36,18 @@ extension SQLiteStore {
     public func revocations(now: Int64) async throws(StoreError) -> RevocationSnapshot {
         try await read { database throws(StoreError) -> RevocationSnapshot in
             var snapshot = RevocationSnapshot()
+            // Counted first, so that the table is made once at its size rather than grown.
+            let count = try database.prepare("SELECT count(*) FROM revoked_tokens WHERE expires_at > ?1")
+            try count.bind([.integer(now)])
+            let expected = try count.step() ? Int(try count.integer(0)) : 0
             let tokens = try database.prepare("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?1")
             try tokens.bind([.integer(now)])
-            while try tokens.step() { snapshot.tokens.append((try tokens.text(0), try tokens.integer(1))) }
+            snapshot.tokens = try RevokedTokenTable.build(expectedCount: expected) { add throws(StoreError) in
+                while try tokens.step() {
+                    let expiresAt = try tokens.integer(1)
+                    try tokens.withText(0) { add($0, expiresAt) }
+                }
+            }
             let subjects = try database.prepare(
                 "SELECT subject, revoked_before, expires_at FROM revoked_subjects WHERE expires_at > ?1")
             try subjects.bind([.integer(now)])

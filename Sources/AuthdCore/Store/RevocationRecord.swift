@@ -11,7 +11,7 @@ public enum RevocationRecord: Sendable, Hashable {
 /// Everything the store holds about revocations, loaded at start into the in-memory denylist.
 public struct RevocationSnapshot: Sendable {
     /// Revoked token ids with their expiry.
-    public var tokens: [(jti: String, expiresAt: Int64)] = []
+    public var tokens = RevokedTokenTable()
     /// Per-subject "revoked at or before" watermarks with their expiry.
     public var subjects: [(subject: String, before: Int64, expiresAt: Int64)] = []
     /// Revoked refresh-token families (session ids) with their expiry.

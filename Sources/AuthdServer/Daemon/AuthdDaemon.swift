@@ -110,7 +110,6 @@ public final class AuthdDaemon: Service, Sendable, CustomStringConvertible {
             storeServices = assembly.services
             keyService = assembly.keyService
             loginThrottle = FleetLoginThrottle(database: assembly.store.database, policy: settings.configuration.users.throttle)
-            denylist.load(assembly.snapshot)
         } else {
             do throws(StoreError) {
                 if let injected = environment.store {

@@ -14,15 +14,14 @@ import Musl
 /// and the key service.
 struct FleetAssembly {
     let store: FleetStore
-    let snapshot: RevocationSnapshot
     let keyService: FleetKeyService
     let services: [any Service]
 
-    /// Opens the local cache, reads the password, and checks the database once: a wrong password,
-    /// an unknown database or role, or a schema from a newer authd refuses to start. A database
-    /// that cannot be reached does not: the node starts on its local cache and catches up later.
-    /// When it can be reached, the node's keys are published (and the others' read) before it
-    /// serves, so its first token verifies everywhere.
+    /// Opens the local cache and loads `denylist` from it, reads the password, and checks the
+    /// database once: a wrong password, an unknown database or role, or a schema from a newer
+    /// authd refuses to start. A database that cannot be reached does not: the node starts on its
+    /// local cache and catches up later. When it can be reached, the node's keys are published
+    /// (and the others' read) before it serves, so its first token verifies everywhere.
     static func assemble(
         _ fleet: FleetConfiguration, stateDirectory: String, health: FleetHealth, tokens: CurrentTokens, denylist: Denylist,
         clock: any UnixClock, logger: Logger
@@ -42,6 +41,7 @@ struct FleetAssembly {
         } catch {
             throw StartupError("cannot open the fleet node's local cache: \(error.message)")
         }
+        denylist.load(applied.revocations)
         health.restore(appliedSequence: applied.sequence)
         let database = try FleetDatabase(configuration: fleet, password: password, health: health, logger: logger)
         let store = FleetStore(database: database, local: local, clock: clock, logger: logger)
@@ -50,7 +50,7 @@ struct FleetAssembly {
             await keyService.started(with: keys)
         }
         return FleetAssembly(
-            store: store, snapshot: applied.revocations, keyService: keyService,
+            store: store, keyService: keyService,
             services: [database.client, FleetFeed(store: store, denylist: denylist, logger: logger), keyService])
     }
 

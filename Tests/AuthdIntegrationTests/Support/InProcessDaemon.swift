@@ -54,7 +54,7 @@ final class InProcessDaemon: TestDaemon, @unchecked Sendable {
             configuration: try AuthdConfiguration(toml: config), socketPath: directory.path + "/authd.sock",
             stateDirectory: directory.path + "/state")
         let readiness = ReadinessNotifier()
-        daemon = try await AuthdDaemon(settings: settings, environment: .init(notifier: readiness, clock: clock), logger: logger)
+        daemon = try await Self.assemble(settings: settings, environment: .init(notifier: readiness, clock: clock), logger: logger)
         let group = ServiceGroup(configuration: .init(services: [daemon], logger: logger))
         self.group = group
         running = Task {
@@ -73,6 +73,27 @@ final class InProcessDaemon: TestDaemon, @unchecked Sendable {
     }
 
     var log: String { logs.text }
+
+    /// Assembles the daemon. A state directory still locked by this very process, just after a
+    /// daemon on it stopped, is waited for (up to 30 s): the lock's descriptor is close-on-exec,
+    /// but a child that another test is starting holds a copy of it from its fork to its exec,
+    /// which on a busy machine can span the moment a test restarts its daemon.
+    private static func assemble(
+        settings: AuthdDaemon.Settings, environment: AuthdDaemon.Environment, logger: Logger
+    ) async throws -> AuthdDaemon {
+        let ours = "another authd (pid \(getpid()),"
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            let failure: StartupError
+            do {
+                return try await AuthdDaemon(settings: settings, environment: environment, logger: logger)
+            } catch {
+                failure = error
+            }
+            guard failure.message.hasPrefix(ours), ContinuousClock.now < deadline else { throw failure }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
 
     /// Shuts down gracefully. A daemon that has not stopped within two minutes fails the test
     /// with its log (and is then cancelled), so a shutdown that hangs is a failure, not a stuck suite.
