@@ -68,18 +68,32 @@ public final class TokenService: Sendable {
     ///
     /// - Throws: `token_revoked` when the subject's tokens are revoked until a later time.
     public func waitUntilIssuable(subject: String) async throws(AuthdError) {
+        for _ in 0..<40 {
+            if try isIssuableNow(subject: subject) { return }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        throw Self.revokedUntilLater(subject)
+    }
+
+    /// Whether a token for `subject` may be issued now without waiting: `false` only in the
+    /// second of a revocation of the subject's tokens (see ``waitUntilIssuable(subject:)``).
+    ///
+    /// - Throws: `fleet_unavailable` while this fleet node's key is unpublished; `token_revoked`
+    ///   when the subject's tokens are revoked until a later second.
+    public func isIssuableNow(subject: String) throws(AuthdError) -> Bool {
         if activeKeyAwaitsPublication {
             throw AuthdError(
                 .fleetUnavailable, "this node's signing key is not yet published to the fleet database; it issues once it is")
         }
-        for _ in 0..<40 {
-            guard let watermark = denylist.subjectWatermark(subject) else { return }
-            let now = clock.now()
-            guard watermark >= now else { return }
-            guard watermark <= now + 1 else { break }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        throw AuthdError(.tokenRevoked, "tokens for subject '\(subject)' are revoked until a later time")
+        guard let watermark = denylist.subjectWatermark(subject) else { return true }
+        let now = clock.now()
+        guard watermark >= now else { return true }
+        guard watermark <= now + 1 else { throw Self.revokedUntilLater(subject) }
+        return false
+    }
+
+    private static func revokedUntilLater(_ subject: String) -> AuthdError {
+        AuthdError(.tokenRevoked, "tokens for subject '\(subject)' are revoked until a later time")
     }
 
     /// The public keys that verify tokens now, as a JWK Set: this node's and, in a fleet, every

@@ -203,7 +203,7 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
         // Admitted: from now on the event loop may answer what needs no task (see InlineReplyHandler).
         let channel = connection.channel
         channel.eventLoop.execute {
-            (try? channel.pipeline.syncOperations.handler(type: InlineReplyHandler.self))?.admit()
+            (try? channel.pipeline.syncOperations.handler(type: InlineReplyHandler.self))?.admit(caller)
         }
         counters.connectionOpened()
         defer {

@@ -53,17 +53,26 @@ public struct JournalLogHandler: LogHandler {
     }
 
     /// Sends fields with `sd_journal_sendv`: Swift cannot call the variadic `sd_journal_send`.
+    /// The fields are laid end to end in one buffer, and the vectors point into it only while
+    /// it is pinned for the call.
     static func send(_ fields: [String]) {
-        var storage = fields.map { Array($0.utf8) }
-        var vectors: [iovec] = []
-        vectors.reserveCapacity(storage.count)
-        for index in storage.indices {
-            storage[index].withUnsafeMutableBytes { raw in
-                vectors.append(iovec(iov_base: raw.baseAddress, iov_len: raw.count))
-            }
+        var storage: [UInt8] = []
+        storage.reserveCapacity(fields.reduce(0) { $0 + $1.utf8.count })
+        var ends: [Int] = []
+        ends.reserveCapacity(fields.count)
+        for field in fields {
+            storage.append(contentsOf: field.utf8)
+            ends.append(storage.count)
         }
-        // The pointers stay valid: `storage` is not mutated again before the call returns.
-        withExtendedLifetime(storage) {
+        storage.withUnsafeMutableBytes { bytes in
+            guard let base = bytes.baseAddress else { return }
+            var vectors: [iovec] = []
+            vectors.reserveCapacity(ends.count)
+            var start = 0
+            for end in ends {
+                vectors.append(iovec(iov_base: base + start, iov_len: end - start))
+                start = end
+            }
             _ = vectors.withUnsafeBufferPointer { sd_journal_sendv($0.baseAddress, Int32($0.count)) }
         }
     }

@@ -1,5 +1,6 @@
 import AuthdClient
 import AuthdCore
+import Foundation
 import AuthdProtocol
 @testable import AuthdServer
 import NIOCore
@@ -54,5 +55,51 @@ struct DispatchTableTests {
         #expect(compact.resultObject?["sub"] == "alice")
         #expect(JSONWriter.string(.object(compact.resultObject ?? [:])) == JSONWriter.string(.object(spaced.resultObject ?? [:])))
         #expect(await daemon.stop() == 0)
+    }
+
+    @Test("issue is answered on the event loop unless it must wait: for the store (a refresh token), a look-up of the caller's groups, or the second of a revocation of its subject")
+    func issueWithoutWaiting() async throws {
+        let clock = ManualUnixClock(Int64(Date().timeIntervalSince1970))
+        let daemon = try await InProcessDaemon(config: "[[policy.grant]]\ngroup = \"nogroup\"\nops = [\"issue\"]\n", clock: clock)
+        let handler = daemon.daemon.server.handler
+        /// The reply written on the calling thread, or nil when the line is left to the task.
+        func inline(_ line: String, as caller: Caller = .daemon) throws -> ReplyEnvelope? {
+            var output: [UInt8] = []
+            guard handler.writeInlineReply(to: ByteBuffer(string: line), caller: caller, into: &output) else {
+                #expect(output.isEmpty, "nothing written for a line left to the task")
+                return nil
+            }
+            return try ReplyEnvelope.parse(output)
+        }
+        let client = daemon.client()
+
+        let issued = try #require(try inline(#"{"id":1,"op":"issue","sub":"alice","roles":["user"]}"#))
+        #expect(issued.id == .int(1))
+        let token = try #require(issued.resultObject?["access_token"]?.stringValue)
+        let verified = try await client.verify(token: token)
+        #expect(verified.subject == "alice" && verified.roles == ["user"])
+        #expect(daemon.log.contains("token issued") && daemon.log.contains("authd.jti=\(verified.jti)"), "audited as from the task")
+
+        #expect(try inline(#"{"op":"issue","sub":"alice","refresh":true}"#) == nil)
+        #expect(try inline(#"{"op":"issue","sub":"alice"}"#, as: Self.nobody) == nil, "a group grant may cover nobody")
+        #expect(try inline(#"{"op":"revoke","jti":"issue"}"#) == nil, "only the ops that may answer at once are parsed here")
+        #expect(try inline(#"{"op":"issue"}"#)?.errorCode == .badRequest)
+
+        #expect(try await Self.reply(daemon, #"{"op":"revoke","sub":"carol"}"#, as: .daemon).errorCode == nil)
+        #expect(try inline(#"{"op":"issue","sub":"carol"}"#) == nil, "a token of this second would be born revoked")
+        clock.advance(by: 1)
+        let later = try #require(try inline(#"{"op":"issue","sub":"carol"}"#)?.resultObject?["access_token"]?.stringValue)
+        #expect(try await client.verify(token: later).subject == "carol")
+        await client.close()
+        #expect(await daemon.stop() == 0)
+
+        // Without a group grant nothing needs a look-up: a caller without a grant is refused at
+        // once, and audited.
+        let plain = try await InProcessDaemon()
+        var output: [UInt8] = []
+        #expect(plain.daemon.server.handler.writeInlineReply(to: ByteBuffer(string: #"{"op":"issue","sub":"x"}"#), caller: Self.nobody, into: &output))
+        #expect(try ReplyEnvelope.parse(output).errorCode == .permissionDenied)
+        #expect(plain.log.contains("permission denied") && plain.log.contains("authd.peer_uid=65534"))
+        #expect(await plain.stop() == 0)
     }
 }

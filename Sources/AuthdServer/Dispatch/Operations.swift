@@ -30,14 +30,24 @@ struct Operation: Sendable {
     let name: String
     let access: OperationAccess
     let run: @Sendable (RequestHandler, JSONObject, OperationContext) async throws(AuthdError) -> OperationReply
+    /// The op's answer when it needs nothing but the CPU, given on the event loop that read the
+    /// request; `nil` (or no such handler) when it must wait, and ``run`` answers.
+    private(set) var runWithoutWaiting: (@Sendable (RequestHandler, JSONObject, OperationContext) throws(AuthdError) -> OperationReply?)?
 
-    /// An op whose handler returns `Request.Result`.
+    /// An op whose handler returns `Request.Result`, and that may be able to answer without
+    /// waiting (`withoutWaiting` returns `nil` when it cannot).
     init<Request: AuthdOperation>(
         _ request: Request.Type, access: OperationAccess,
-        handler: @escaping @Sendable (RequestHandler) -> (Request, OperationContext) async throws(AuthdError) -> Request.Result
+        handler: @escaping @Sendable (RequestHandler) -> (Request, OperationContext) async throws(AuthdError) -> Request.Result,
+        withoutWaiting: (@Sendable (RequestHandler) -> (Request, OperationContext) throws(AuthdError) -> Request.Result?)? = nil
     ) {
         self.init(request, access: access) { (server: RequestHandler, request: Request, context: OperationContext) async throws(AuthdError) -> OperationReply in
             .object(try await handler(server)(request, context).result)
+        }
+        if let withoutWaiting {
+            runWithoutWaiting = { server, fields, context throws(AuthdError) in
+                try withoutWaiting(server)(try Request(fields: fields), context).map { .object($0.result) }
+            }
         }
     }
 
@@ -51,6 +61,7 @@ struct Operation: Sendable {
         run = { handler, fields, context throws(AuthdError) in
             try await replying(handler, try Request(fields: fields), context)
         }
+        runWithoutWaiting = nil
     }
 }
 
@@ -61,7 +72,7 @@ extension RequestHandler {
             Operation(VerifyRequest.self, access: .anyPeer) { handler, request, context throws(AuthdError) in
                 .encoded(try await handler.verify(request, tokens: context.tokens).encodedResult)
             },
-            Operation(IssueRequest.self, access: .grant("issue"), handler: { $0.issue }),
+            Operation(IssueRequest.self, access: .grant("issue"), handler: { $0.issue }, withoutWaiting: { $0.issueWithoutWaiting }),
             Operation(RefreshRequest.self, access: .anyPeer, handler: { $0.refresh }),
             Operation(RevokeRequest.self, access: .grant("revoke"), handler: { $0.revoke }),
             Operation(LoginRequest.self, access: .anyPeer, handler: { $0.login }),

@@ -91,12 +91,12 @@ public final class RequestHandler: Sendable {
 
     /// Answers `line` at once, on the calling thread, when it needs nothing but the CPU: a
     /// compact `verify` (from the verified-token cache, or with its signature checked; a refusal
-    /// is audited as always) and `ping`. Returns `false`, having written nothing, for anything
-    /// else, which ``writeReplies(to:caller:into:)`` answers: any other op or form, and a fleet
-    /// node's token with a key it must first read from the database.
-    ///
-    /// Both ops are open to any peer, so no caller is needed; neither waits on I/O.
-    func writeInlineReply(to line: ByteBuffer, into output: inout [UInt8]) -> Bool {
+    /// is audited as always), `ping`, and an op that declares how to answer without waiting and
+    /// can (``answerWithoutWaiting(_:caller:)``: an `issue` without a refresh token). Returns
+    /// `false`, having written nothing, for anything else, which
+    /// ``writeReplies(to:caller:into:)`` answers: any other op or form, an op that must wait, and
+    /// a fleet node's token with a key it must first read from the database.
+    func writeInlineReply(to line: ByteBuffer, caller: Caller, into output: inout [UInt8]) -> Bool {
         let started = metrics == nil ? nil : ContinuousClock.now
         let op: String
         let reply: Result<OperationReply, AuthdError>
@@ -107,11 +107,41 @@ public final class RequestHandler: Sendable {
         } else if let ping = PingLine.match(line) {
             (op, reply) = (PingRequest.op, .success(.object(PingResult().result)))
             Self.write(id: ping.id, reply, into: &output)
+        } else if line.withUnsafeReadableBytes(Self.mayNameAnOpAnsweredWithoutWaiting),
+            let envelope = try? line.withUnsafeReadableBytes({ bytes throws(RequestParseError) in try RequestEnvelope.parse(bytes) }),
+            let answer = answerWithoutWaiting(envelope, caller: caller)
+        {
+            (op, reply) = (envelope.op, answer)
+            Self.write(id: envelope.id, reply, into: &output)
         } else {
             return false
         }
         if let metrics, let started { metrics.record(op: op, code: reply.failureCode, duration: .now - started) }
         return true
+    }
+
+    /// The names of the ops that may answer without waiting, each in quotes as a line names it.
+    private static let opsAnsweredWithoutWaiting: [[UInt8]] = operations.values.filter { $0.runWithoutWaiting != nil }
+        .map { Array("\"\($0.name)\"".utf8) }
+
+    /// Whether `line` may ask for one of those ops: a scan for the quoted name (from quote to
+    /// quote with `memchr`), so that no other request is parsed twice, here and again by the
+    /// task. A line that spells the name with escapes is not recognised and is answered by the
+    /// task, as any line may be.
+    private static func mayNameAnOpAnsweredWithoutWaiting(_ line: UnsafeRawBufferPointer) -> Bool {
+        guard var cursor = line.baseAddress else { return false }
+        var remaining = line.count
+        while remaining > 0, let found = memchr(cursor, Int32(UInt8(ascii: "\"")), remaining) {
+            let quote = UnsafeRawPointer(found)
+            let rest = remaining - cursor.distance(to: quote)
+            let named = opsAnsweredWithoutWaiting.contains { name in
+                name.count <= rest && memcmp(quote, name, name.count) == 0
+            }
+            if named { return true }
+            cursor = quote + 1
+            remaining = rest - 1
+        }
+        return false
     }
 
     private func writeVerifyReply(id: RequestID?, token: String, into output: inout [UInt8]) async {
@@ -206,22 +236,55 @@ public final class RequestHandler: Sendable {
             guard let operation = Self.operations[envelope.op] else {
                 throw AuthdError(.unknownOp, "unknown op '\(Self.printable(envelope.op))'")
             }
-            let policy = self.policy.policy
-            var caller = caller
-            if case .grant(let grant) = operation.access {
-                // Supplementary groups are looked up only when a group grant decides, so a
-                // connection that only verifies costs no user-database look-up.
-                if policy.needsGroups(of: caller) { caller = caller.withSupplementaryGroups() }
-                try policy.authorize(operation.name, grant: grant, caller: caller)
+            guard let context = try authorize(operation, caller: caller, mayLookUpGroups: true) else {
+                preconditionFailure("groups may be looked up, so access is decided")
             }
-            let context = OperationContext(caller: caller, tokens: current.service, policy: policy)
             return .success(try await operation.run(self, envelope.fields, context))
         } catch {
-            if error.code == .permissionDenied { logDenial(op: envelope.op, caller: caller, error) }
-            if error.code == .storageFailure { logStorageFailure(op: envelope.op, error) }
-            if envelope.op != VerifyRequest.op { logRefusal(op: envelope.op, error) }
+            logFailure(op: envelope.op, caller: caller, error)
             return .failure(error)
         }
+    }
+
+    /// `envelope` answered at once, on the calling thread, when its op declares how to answer
+    /// without waiting and can (``Operation/runWithoutWaiting``); `nil` when the connection's
+    /// task must answer it, as it does any op that waits on the store, the clock, or a look-up
+    /// of the caller's groups in the user database.
+    func answerWithoutWaiting(_ envelope: RequestEnvelope, caller: Caller) -> Result<OperationReply, AuthdError>? {
+        guard let operation = Self.operations[envelope.op], let runWithoutWaiting = operation.runWithoutWaiting else { return nil }
+        do throws(AuthdError) {
+            guard let context = try authorize(operation, caller: caller, mayLookUpGroups: false),
+                let reply = try runWithoutWaiting(self, envelope.fields, context)
+            else { return nil }
+            return .success(reply)
+        } catch {
+            logFailure(op: envelope.op, caller: caller, error)
+            return .failure(error)
+        }
+    }
+
+    /// Checks who may call `operation` (deny by default: access is part of every op's
+    /// declaration) and returns what its handler may use. `nil` when a group grant decides and
+    /// groups may not be looked up here: the look-up can block on the user database.
+    private func authorize(_ operation: Operation, caller: Caller, mayLookUpGroups: Bool) throws(AuthdError) -> OperationContext? {
+        let policy = self.policy.policy
+        var caller = caller
+        if case .grant(let grant) = operation.access {
+            // Supplementary groups are looked up only when a group grant decides, so a
+            // connection that only verifies costs no user-database look-up.
+            if policy.needsGroups(of: caller) {
+                guard mayLookUpGroups else { return nil }
+                caller = caller.withSupplementaryGroups()
+            }
+            try policy.authorize(operation.name, grant: grant, caller: caller)
+        }
+        return OperationContext(caller: caller, tokens: current.service, policy: policy)
+    }
+
+    private func logFailure(op: String, caller: Caller, _ error: AuthdError) {
+        if error.code == .permissionDenied { logDenial(op: op, caller: caller, error) }
+        if error.code == .storageFailure { logStorageFailure(op: op, error) }
+        if op != VerifyRequest.op { logRefusal(op: op, error) }
     }
 
     /// Malformed requests are logged at debug level only: a buggy or hostile client must not be
@@ -251,19 +314,35 @@ public final class RequestHandler: Sendable {
     }
 
     func issue(_ request: IssueRequest, _ context: OperationContext) async throws(AuthdError) -> IssueResult {
-        let (tokens, caller) = (context.tokens, context.caller)
+        let tokens = context.tokens
         // The op's grant was checked before decoding; this checks what the request asks for.
-        try context.policy.authorizeIssue(request, caller: caller)
+        try context.policy.authorizeIssue(request, caller: context.caller)
         try await tokens.waitUntilIssuable(subject: request.subject)
         let result = request.refresh ? try await refresher.issue(request, tokens: tokens) : try tokens.issuer.issue(request)
+        auditIssue(request, result, context)
+        return result
+    }
+
+    /// ``issue(_:_:)`` on the calling thread, or `nil` when it would wait: for the store (a
+    /// refresh token is asked for) or for the next second (the subject's tokens were revoked in
+    /// this one). Signing needs nothing but the CPU.
+    func issueWithoutWaiting(_ request: IssueRequest, _ context: OperationContext) throws(AuthdError) -> IssueResult? {
+        guard !request.refresh else { return nil }
+        try context.policy.authorizeIssue(request, caller: context.caller)
+        guard try context.tokens.isIssuableNow(subject: request.subject) else { return nil }
+        let result = try context.tokens.issuer.issue(request)
+        auditIssue(request, result, context)
+        return result
+    }
+
+    private func auditIssue(_ request: IssueRequest, _ result: IssueResult, _ context: OperationContext) {
         logger.info(
             "token issued",
             metadata: [
                 AuditEvent.metadataKey: "\(AuditEvent.tokenIssued.messageID)", "authd.op": "issue", "authd.sub": "\(request.subject)", "authd.jti": "\(result.jti)",
-                "authd.kid": "\(tokens.activeKeyID)", "authd.roles": "\(request.roles.joined(separator: ","))",
+                "authd.kid": "\(context.tokens.activeKeyID)", "authd.roles": "\(request.roles.joined(separator: ","))",
                 "authd.exp": "\(result.expiresAt)", "authd.refresh": "\(request.refresh)",
-            ].withPeer(caller))
-        return result
+            ].withPeer(context.caller))
     }
 
     func refresh(_ request: RefreshRequest, _ context: OperationContext) async throws(AuthdError) -> IssueResult {
