@@ -110,8 +110,8 @@ class Authd:
 # --- MUNGE --------------------------------------------------------------------------------------
 
 class Munge:
-    def __init__(self):
-        self.directory = os.path.join(WORK, "munge")
+    def __init__(self, name="munge"):
+        self.directory = os.path.join(WORK, name)
         os.makedirs(self.directory, mode=0o700)
         self.socket = os.path.join(self.directory, "munge.socket")
         key = os.path.join(self.directory, "munge.key")
@@ -551,7 +551,14 @@ def issue_against_munge():
     program, _ = build_loadgen()
     authd = Authd("authd-issue")
     authd.start()
-    munge = Munge()
+    # MUNGE's credential is a MAC with a shared key; so is an HS256 token: shown beside EdDSA.
+    secret = os.path.join(WORK, "issue-hmac.key")
+    with open(secret, "w") as file:
+        file.write(os.urandom(32).hex())
+    os.chmod(secret, 0o600)
+    hmac = Authd("authd-issue-hs256", f'[tokens]\nalgorithm = "HS256"\nhmac_secret_file = "{secret}"\n')
+    hmac.start()
+    munge = Munge("munge-issue")
     issue_file = os.path.join(WORK, "issue.txt")
     with open(issue_file, "w") as file:
         file.write('{"op":"issue","sub":"bench"}\n')
@@ -559,18 +566,23 @@ def issue_against_munge():
     for number in range(1, ROUNDS + 1):
         row = {"munge_encode": munge.remunge(decode=False),
                "authctl_bench": authd.bench("issue")["ops_per_s"],
-               "c_loadgen": loadgen(program, authd.socket, issue_file, connections=16, expect='"ok":true')["ops_per_second"]}
+               "c_loadgen": loadgen(program, authd.socket, issue_file, connections=16, expect='"ok":true')["ops_per_second"],
+               "c_loadgen_hs256": loadgen(program, hmac.socket, issue_file, connections=16, expect='"ok":true')["ops_per_second"]}
         rounds.append(row)
         log(f"issue round {number}: MUNGE encode {row['munge_encode']:,.0f}/s, authd issue {row['authctl_bench']:,.0f}/s "
-            f"(authctl bench), {row['c_loadgen']:,.0f}/s (C load generator)")
+            f"(authctl bench), {row['c_loadgen']:,.0f}/s (C load generator; HS256 {row['c_loadgen_hs256']:,.0f}/s)")
     stop(munge.process)
     authd.stop()
+    hmac.stop()
     munge_best = max(row["munge_encode"] for row in rounds)
     table = []
     for key, name in (("authctl_bench", "authctl bench 16x8"), ("c_loadgen", "C load generator 16x1")):
         best = max(row[key] for row in rounds)
         table.append((f"issue ({name}) / MUNGE encode", f"{best:,.0f}/s", f"{munge_best:,.0f}/s", f"{best / munge_best:.2f}",
                       ">= 1.5", best / munge_best >= 1.5))
+    hs256 = max(row["c_loadgen_hs256"] for row in rounds)
+    table.append(("issue HS256 (C load generator 16x1) / MUNGE", f"{hs256:,.0f}/s", f"{munge_best:,.0f}/s", f"{hs256 / munge_best:.2f}",
+                  "(info)", True))
     return table, rounds
 
 
@@ -703,7 +715,7 @@ def main():
         row["issue"] = authd.bench("issue")
         row["munge_encode_decode"] = munge.remunge(decode=True)
         row["issue_hs256"] = hmac.bench("issue")
-        row["verify_cold"] = authd.bench("verify-cold", tokens=baseline_tokens)
+        row["verify_cold"] = authd.bench("verify-cold", depth=16, tokens=baseline_tokens)
         row["ed25519_raw"] = crypto_baseline()
         row["revoke"] = authd.bench("revoke", connections=16, depth=1)
         row["verify_single"] = authd.bench("verify-hot", connections=1, depth=1)
@@ -743,7 +755,7 @@ def main():
     table = [
         ("verify, hot tokens, 16 conns x depth 8", f"{verify_hot:,.0f}/s", "", "", ">= 150,000/s", verify_hot >= 150_000),
         ("verify, 1 conn, no pipelining: p99", f"{p99:.0f} us", "", "", "<= 200 us", p99 <= 200),
-        ("verify, cold / raw Ed25519 on all cores", f"{verify_cold:,.0f}/s", f"{raw:,.0f}/s", f"{verify_cold / raw:.2f}", ">= 0.80", verify_cold / raw >= 0.8),
+        ("verify, cold 16x16 / raw Ed25519, all cores", f"{verify_cold:,.0f}/s", f"{raw:,.0f}/s", f"{verify_cold / raw:.2f}", ">= 0.90", verify_cold / raw >= 0.9),
         ("issue / MUNGE encode (remunge)", f"{issue:,.0f}/s", f"{munge_encode:,.0f}/s", f"{issue / munge_encode:.2f}", ">= 2", issue / munge_encode >= 2),
         ("issue with HS256 / MUNGE encode", f"{issue_hs256:,.0f}/s", f"{munge_encode:,.0f}/s", f"{issue_hs256 / munge_encode:.2f}", "(>= 2)", issue_hs256 / munge_encode >= 2),
         ("revoke, durable, 16 clients", f"{revoke:,.0f}/s", "", "", ">= 20,000/s", revoke >= 20_000),
