@@ -42,10 +42,13 @@ demo: build
 
 ## bench: `authctl bench` against a release authd started for the occasion (OP=verify-hot by default)
 RELEASE_DIR = $(shell $(SWIFT) build -c release --show-bin-path)
+# How the shipped binaries are built (the .deb and `make install`: the Swift runtime linked
+# statically). The benchmarks measure the same build, which is also the one valgrind can run.
+SHIPPED_BUILD = $(SWIFT) build -c release --static-swift-stdlib -Xswiftc -use-ld=lld
 OP ?= verify-hot
 bench: deps
-	$(SWIFT) build -c release --product authd
-	$(SWIFT) build -c release --product authctl
+	$(SHIPPED_BUILD) --product authd
+	$(SHIPPED_BUILD) --product authctl
 	@dir=$$(mktemp -d /tmp/authd-bench-XXXXXX); \
 	"$(RELEASE_DIR)/authd" --socket $$dir/authd.sock --state-dir $$dir/state --config /dev/null 2>$$dir/authd.log & pid=$$!; \
 	for i in $$(seq 200); do [ -S $$dir/authd.sock ] && break; sleep 0.05; done; \
@@ -62,17 +65,17 @@ bench-compare: deps
 	@$(PYTHON) -c 'import fastapi, uvicorn, uvloop, httptools, jwt' 2>/dev/null || \
 		$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore fastapi 'uvicorn[standard]' uvloop httptools PyJWT || \
 		$(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages fastapi 'uvicorn[standard]' uvloop httptools PyJWT
-	$(SWIFT) build -c release --product authd
-	$(SWIFT) build -c release --product authctl
-	$(SWIFT) build -c release --product authd-crypto-baseline
+	$(SHIPPED_BUILD) --product authd
+	$(SHIPPED_BUILD) --product authctl
+	$(SHIPPED_BUILD) --product authd-crypto-baseline
 	BIN_DIR="$(RELEASE_DIR)" $(PYTHON) Benchmarks/compare.py
 
 ## bench-fleet: NODES (5) authd nodes on one PostgreSQL 15 started for the occasion: how long a
 ## revocation takes to reach every other node, revoke throughput through PostgreSQL, hot verify on a
 ## fleet node against a single-host node (a benchmark, not a test). NODES=20 for the scale figure.
 bench-fleet: deps
-	$(SWIFT) build -c release --product authd
-	$(SWIFT) build -c release --product authctl
+	$(SHIPPED_BUILD) --product authd
+	$(SHIPPED_BUILD) --product authctl
 	BIN_DIR="$(RELEASE_DIR)" $(PYTHON) Benchmarks/fleet.py
 
 ## soak: 64 clients with a realistic mix while authd is SIGKILLed every 30 s, for SOAK_SECONDS
@@ -108,9 +111,9 @@ deb: deps
 PREFIX     ?= /usr/local
 SYSCONFDIR ?= /etc
 install: deps
-	$(SWIFT) build -c release --static-swift-stdlib -Xswiftc -use-ld=lld --product authd
-	$(SWIFT) build -c release --static-swift-stdlib -Xswiftc -use-ld=lld --product authctl
-	$(SWIFT) build -c release --static-swift-stdlib -Xswiftc -use-ld=lld --product generate-manual
+	$(SHIPPED_BUILD) --product authd
+	$(SHIPPED_BUILD) --product authctl
+	$(SHIPPED_BUILD) --product generate-manual
 	@man=$$(mktemp -d); trap 'rm -rf "$$man"' EXIT; \
 	packaging/man/build.sh "$(RELEASE_DIR)" "$$man" && \
 	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" STRIP=1 packaging/install.sh "$(RELEASE_DIR)" "$$man"

@@ -55,21 +55,18 @@ def pings(path):
         return False
 
 
-def anon_rss_kib(pid):
-    """The process's own memory, without the pages of the binary and libraries it maps."""
+def status_kib(pid, field):
+    """A size from /proc/<pid>/status, in KiB: VmRSS (all resident pages), RssAnon (the process's
+    own memory, without the pages of the binary and libraries it maps)."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("RssAnon:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
 
 
 def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    return status_kib(pid, "VmRSS")
 
 
 # --- authd --------------------------------------------------------------------------------------
@@ -105,6 +102,17 @@ class Authd:
             arguments += ["--tokens", str(tokens)]
         result = subprocess.run(arguments, capture_output=True, text=True, check=True)
         return json.loads(result.stdout)
+
+
+def hs256_authd(name):
+    """A started authd that signs with HS256 and a secret of its own."""
+    secret = os.path.join(WORK, f"{name}.key")
+    with open(secret, "w") as file:
+        file.write(os.urandom(32).hex())
+    os.chmod(secret, 0o600)
+    authd = Authd(name, f'[tokens]\nalgorithm = "HS256"\nhmac_secret_file = "{secret}"\n')
+    authd.start()
+    return authd
 
 
 # --- MUNGE --------------------------------------------------------------------------------------
@@ -334,7 +342,7 @@ def denylist():
         for number in range(1, ROUNDS + 1):
             ready = authd.start()
             row = {"revoked": total, "ready_s": ready, "rss_kib": rss_kib(authd.process.pid),
-                   "anon_rss_kib": anon_rss_kib(authd.process.pid), "exact": exact()}
+                   "anon_rss_kib": status_kib(authd.process.pid, "RssAnon"), "exact": exact()}
             row["rss_after_verify_kib"] = rss_kib(authd.process.pid)
             authd.stop()
             rounds.append(row)
@@ -552,12 +560,7 @@ def issue_against_munge():
     authd = Authd("authd-issue")
     authd.start()
     # MUNGE's credential is a MAC with a shared key; so is an HS256 token: shown beside EdDSA.
-    secret = os.path.join(WORK, "issue-hmac.key")
-    with open(secret, "w") as file:
-        file.write(os.urandom(32).hex())
-    os.chmod(secret, 0o600)
-    hmac = Authd("authd-issue-hs256", f'[tokens]\nalgorithm = "HS256"\nhmac_secret_file = "{secret}"\n')
-    hmac.start()
+    hmac = hs256_authd("authd-issue-hs256")
     munge = Munge("munge-issue")
     issue_file = os.path.join(WORK, "issue.txt")
     with open(issue_file, "w") as file:
@@ -695,12 +698,7 @@ def main():
     authd.start()
     fresh_idle = rss_kib(authd.process.pid)
     # MUNGE signs with a shared key (HMAC); so can authd, with HS256 instead of its default EdDSA.
-    secret = os.path.join(WORK, "hmac.key")
-    with open(secret, "w") as file:
-        file.write(os.urandom(32).hex())
-    os.chmod(secret, 0o600)
-    hmac = Authd("authd-hs256", f'[tokens]\nalgorithm = "HS256"\nhmac_secret_file = "{secret}"\n')
-    hmac.start()
+    hmac = hs256_authd("authd-hs256")
     munge = Munge()
     # One worker per core, so that it may use the machine as authd does (the tutorial runs one).
     fastapi = FastAPI(workers=CORES)
