@@ -224,8 +224,10 @@ public final class FleetFeed: Service, Sendable {
     /// Catches up through the pool every few poll intervals, whatever the listening connection
     /// is doing: a backstop that does not share that connection's fate (under load, a connection
     /// killed while it starts to LISTEN was seen to leave the listener waiting). A failed probe
-    /// marks the node disconnected, so that `connected` follows the database even while the
-    /// listening side is stuck (it was once seen to say connected 30 s into an outage).
+    /// marks the node disconnected unless the listening side has caught up in the last few
+    /// seconds (a pool that is only slow must not turn a healthy node's ops away), so that
+    /// `connected` follows the database even while the listening side is stuck (it was once
+    /// seen to say connected 30 s into an outage).
     private func pollBackstop() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: pollInterval * 2)
@@ -234,7 +236,7 @@ public final class FleetFeed: Service, Sendable {
                 try await database.probe("catch up with the fleet") { connection, _ in try await self.catchUp(connection) }
             } catch {
                 if Task.isCancelled { return }
-                health.disconnected()
+                if health.snapshot.staleness > 2 { health.disconnected() }
             }
         }
     }
