@@ -236,9 +236,7 @@ public final class RequestHandler: Sendable {
             guard let operation = Self.operations[envelope.op] else {
                 throw AuthdError(.unknownOp, "unknown op '\(Self.printable(envelope.op))'")
             }
-            guard let context = try authorize(operation, caller: caller, mayLookUpGroups: true) else {
-                preconditionFailure("groups may be looked up, so access is decided")
-            }
+            let context = try authorize(operation, caller: caller, policy: policy.policy)
             return .success(try await operation.run(self, envelope.fields, context))
         } catch {
             logFailure(op: envelope.op, caller: caller, error)
@@ -251,11 +249,15 @@ public final class RequestHandler: Sendable {
     /// task must answer it, as it does any op that waits on the store, the clock, or a look-up
     /// of the caller's groups in the user database.
     func answerWithoutWaiting(_ envelope: RequestEnvelope, caller: Caller) -> Result<OperationReply, AuthdError>? {
-        guard let operation = Self.operations[envelope.op], let runWithoutWaiting = operation.runWithoutWaiting else { return nil }
+        // One reading of the policy for both questions: a reload in between must not bring a
+        // group look-up onto the event loop.
+        let policy = self.policy.policy
+        guard let operation = Self.operations[envelope.op], let runWithoutWaiting = operation.runWithoutWaiting,
+            !Self.needsGroupLookUp(operation, caller: caller, policy: policy)
+        else { return nil }
         do throws(AuthdError) {
-            guard let context = try authorize(operation, caller: caller, mayLookUpGroups: false),
-                let reply = try runWithoutWaiting(self, envelope.fields, context)
-            else { return nil }
+            let context = try authorize(operation, caller: caller, policy: policy)
+            guard let reply = try runWithoutWaiting(self, envelope.fields, context) else { return nil }
             return .success(reply)
         } catch {
             logFailure(op: envelope.op, caller: caller, error)
@@ -264,21 +266,23 @@ public final class RequestHandler: Sendable {
     }
 
     /// Checks who may call `operation` (deny by default: access is part of every op's
-    /// declaration) and returns what its handler may use. `nil` when a group grant decides and
-    /// groups may not be looked up here: the look-up can block on the user database.
-    private func authorize(_ operation: Operation, caller: Caller, mayLookUpGroups: Bool) throws(AuthdError) -> OperationContext? {
-        let policy = self.policy.policy
+    /// declaration) and returns what its handler may use.
+    private func authorize(_ operation: Operation, caller: Caller, policy: Policy) throws(AuthdError) -> OperationContext {
         var caller = caller
         if case .grant(let grant) = operation.access {
             // Supplementary groups are looked up only when a group grant decides, so a
             // connection that only verifies costs no user-database look-up.
-            if policy.needsGroups(of: caller) {
-                guard mayLookUpGroups else { return nil }
-                caller = caller.withSupplementaryGroups()
-            }
+            if policy.needsGroups(of: caller) { caller = caller.withSupplementaryGroups() }
             try policy.authorize(operation.name, grant: grant, caller: caller)
         }
         return OperationContext(caller: caller, tokens: current.service, policy: policy)
+    }
+
+    /// Whether deciding `caller`'s access to `operation` means looking up its groups, which can
+    /// block on the user database: never done on an event loop.
+    private static func needsGroupLookUp(_ operation: Operation, caller: Caller, policy: Policy) -> Bool {
+        guard case .grant = operation.access else { return false }
+        return policy.needsGroups(of: caller)
     }
 
     private func logFailure(op: String, caller: Caller, _ error: AuthdError) {
