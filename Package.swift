@@ -177,7 +177,8 @@ let package = Package(
         .testTarget(
             name: "AuthdIntegrationTests",
             dependencies: [
-                "AuthdClient", "AuthdProtocol", "AuthdCore", "AuthdSQLiteStore", "AuthdPostgresStore", "AuthdServer", "AuthdFuzzing",
+                "AuthdClient", "AuthdProtocol", "AuthdCore", "AuthdSQLiteStore", "AuthdPostgresStore", "AuthdServer", "AuthdSystemd",
+                "AuthdFuzzing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

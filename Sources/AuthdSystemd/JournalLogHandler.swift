@@ -42,9 +42,11 @@ public struct JournalLogHandler: LogHandler {
             "CODE_LINE=\(event.line)",
             "CODE_FUNC=" + Self.escape(event.function),
         ]
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let call = event.metadata { merged.merge(call) { _, new in new } }
+        // The call's metadata wins over the provider's, which wins over the handler's. Merged in
+        // that order, the common case (an audit line: metadata only from the call) is not copied.
+        var merged = event.metadata ?? [:]
+        if let provided = metadataProvider?.get(), !provided.isEmpty { merged.merge(provided) { kept, _ in kept } }
+        if !metadata.isEmpty { merged.merge(metadata) { kept, _ in kept } }
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
             let name = key == Self.messageIDKey ? "MESSAGE_ID" : Self.fieldName(key)
             fields.append(name + "=" + Self.escape(value.description))
@@ -80,21 +82,25 @@ public struct JournalLogHandler: LogHandler {
     /// `authd.peer-uid` → `AUTHD_PEER_UID`: journal field names allow only `A-Z`, `0-9` and `_`,
     /// and may not start with `_` (those are trusted fields the journal sets itself).
     static func fieldName(_ key: String) -> String {
-        var name = ""
+        var name: [UInt8] = []
+        name.reserveCapacity(key.utf8.count)
         for scalar in key.unicodeScalars {
             switch scalar {
-            case "a"..."z": name.unicodeScalars.append(Unicode.Scalar(scalar.value - 32)!)
-            case "A"..."Z", "0"..."9": name.unicodeScalars.append(scalar)
-            default: name.append("_")
+            case "a"..."z": name.append(UInt8(scalar.value - 32))
+            case "A"..."Z", "0"..."9": name.append(UInt8(scalar.value))
+            default: name.append(UInt8(ascii: "_"))
             }
         }
-        while name.hasPrefix("_") { name.removeFirst() }
-        if name.isEmpty || name.first!.isNumber { name = "AUTHD_" + name }
-        return String(name.prefix(64))
+        let start = name.firstIndex { $0 != UInt8(ascii: "_") } ?? name.endIndex
+        var field = String(decoding: name[start...].prefix(64), as: UTF8.self)
+        if field.isEmpty || field.utf8.first!.isDigit { field = String(("AUTHD_" + field).prefix(64)) }
+        return field
     }
 
     /// Control characters as escapes, so one value stays one value on one line.
     static func escape(_ value: String) -> String {
+        // Most values have nothing to escape: they are sent as they are, not rebuilt.
+        guard value.utf8.contains(where: { $0 < 0x20 || $0 == 0x5C || $0 == 0x7F }) else { return value }
         var escaped = ""
         escaped.reserveCapacity(value.utf8.count)
         for scalar in value.unicodeScalars {
@@ -131,6 +137,10 @@ public struct JournalLogHandler: LogHandler {
         guard fstat(STDERR_FILENO, &info) == 0 else { return false }
         return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
     }
+}
+
+extension UInt8 {
+    fileprivate var isDigit: Bool { self >= UInt8(ascii: "0") && self <= UInt8(ascii: "9") }
 }
 
 extension String {

@@ -29,13 +29,14 @@ struct StandardErrorLogHandlerTests {
         }
     }
 
-    @Test("a line as StreamLogHandler writes it: level, label, metadata sorted by key, source, message")
+    @Test("a line as StreamLogHandler writes it: level, label, metadata sorted by key (the call's over the provider's over the handler's), source, message")
     func line() throws {
         var descriptors: [Int32] = [0, 0]
         #expect(pipe(&descriptors) == 0)
         defer { close(descriptors[0]) }
-        var handler = StandardErrorLogHandler(label: "authd", descriptor: descriptors[1])
-        handler.metadata = ["b.handler": "kept", "z": "overridden"]
+        var handler = StandardErrorLogHandler(
+            label: "authd", descriptor: descriptors[1], metadataProvider: .init { ["p": "provided", "z": "provided", "c.provided": "kept"] })
+        handler.metadata = ["b.handler": "kept", "p": "overridden", "z": "overridden"]
         let before = time(nil)
         handler.log(
             event: LogEvent(
@@ -45,7 +46,43 @@ struct StandardErrorLogHandlerTests {
         close(descriptors[1])
         let output = String(decoding: FileHandle(fileDescriptor: descriptors[0]).readDataToEndOfFile(), as: UTF8.self)
         let stamps = Set([before, after].map { String(decoding: StandardErrorLogHandler.TimestampCache.format($0), as: UTF8.self) })
-        let rest = " notice authd: a.first=x y b.handler=kept z=1 [AuthdServer] token issued\n"
+        let rest = " notice authd: a.first=x y b.handler=kept c.provided=kept p=provided z=1 [AuthdServer] token issued\n"
         #expect(stamps.contains { output == $0 + rest }, "\(output)")
+    }
+
+    @Test("on a descriptor left non-blocking, a line larger than a full pipe waits for room and arrives whole, after what was there")
+    func fullNonBlockingPipe() throws {
+        var descriptors: [Int32] = [0, 0]
+        #expect(pipe(&descriptors) == 0)
+        defer { close(descriptors[0]) }
+        let (reader, writer) = (descriptors[0], descriptors[1])
+        #expect(fcntl(writer, F_SETFL, fcntl(writer, F_GETFL) | O_NONBLOCK) == 0)
+        // Fill the pipe until the kernel refuses more: the line's first write meets EAGAIN.
+        let filler = [UInt8](repeating: UInt8(ascii: "x"), count: 4096)
+        var filled = 0
+        while true {
+            let written = filler.withUnsafeBytes { write(writer, $0.baseAddress, $0.count) }
+            if written <= 0 { break }
+            filled += written
+        }
+        #expect(errno == EAGAIN)
+        // Several pipes' worth, so it also goes out in parts.
+        let large = String(repeating: "y", count: 300_000)
+        let handler = StandardErrorLogHandler(label: "authd", descriptor: writer)
+        let logging = Thread {
+            handler.log(
+                event: LogEvent(
+                    level: .info, message: "token issued", metadata: ["big": .string(large)], source: "AuthdServer", file: #fileID,
+                    function: #function, line: #line))
+            close(writer)
+        }
+        logging.start()
+        let output = FileHandle(fileDescriptor: reader).readDataToEndOfFile()
+        #expect(output.count > filled)
+        #expect(output.prefix(filled).allSatisfy { $0 == UInt8(ascii: "x") })
+        let line = String(decoding: output.dropFirst(filled), as: UTF8.self)
+        // Compared before the expectation, so that a failure does not print 300 kB.
+        let whole = line.hasSuffix(" info authd: big=\(large) [AuthdServer] token issued\n")
+        #expect(whole, "\(line.count) characters after the filler: \(line.prefix(40))…\(line.suffix(40))")
     }
 }

@@ -343,9 +343,11 @@ public final class RequestHandler: Sendable {
         logger.info(
             "token issued",
             metadata: [
-                AuditEvent.metadataKey: "\(AuditEvent.tokenIssued.messageID)", "authd.op": "issue", "authd.sub": "\(request.subject)", "authd.jti": "\(result.jti)",
-                "authd.kid": "\(context.tokens.activeKeyID)", "authd.roles": "\(request.roles.joined(separator: ","))",
-                "authd.exp": "\(result.expiresAt)", "authd.refresh": "\(request.refresh)",
+                // Strings as they are, not interpolated into copies: this line is written for every token.
+                AuditEvent.metadataKey: .string(AuditEvent.tokenIssued.messageID), "authd.op": "issue", "authd.sub": .string(request.subject),
+                "authd.jti": .string(result.jti), "authd.kid": .string(context.tokens.activeKeyID),
+                "authd.roles": .string(request.roles.joined(separator: ",")), "authd.exp": .string(String(result.expiresAt)),
+                "authd.refresh": request.refresh ? "true" : "false",
             ].withPeer(context.caller))
     }
 
@@ -478,11 +480,12 @@ public final class RequestHandler: Sendable {
 
 extension Logger.Metadata {
     /// This metadata with the caller's credentials added (AUTHD_PEER_UID/GID/PID in the journal).
-    func withPeer(_ caller: Caller) -> Logger.Metadata {
+    /// Consuming, so that the literal it is called on is extended in place, not copied.
+    consuming func withPeer(_ caller: Caller) -> Logger.Metadata {
         var metadata = self
-        metadata["authd.peer_uid"] = "\(caller.uid)"
-        metadata["authd.peer_gid"] = "\(caller.gid)"
-        metadata["authd.peer_pid"] = "\(caller.pid)"
+        metadata["authd.peer_uid"] = .string(String(caller.uid))
+        metadata["authd.peer_gid"] = .string(String(caller.gid))
+        metadata["authd.peer_pid"] = .string(String(caller.pid))
         return metadata
     }
 }

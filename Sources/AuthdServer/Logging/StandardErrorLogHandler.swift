@@ -37,21 +37,34 @@ public struct StandardErrorLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get(), !provided.isEmpty { merged.merge(provided) { _, new in new } }
-        if let explicit = event.metadata, !explicit.isEmpty { merged.merge(explicit) { _, new in new } }
+        // The call's metadata wins over the provider's, which wins over the handler's. Merged in
+        // that order, the common case (an audit line: metadata only from the call) is not copied.
+        var merged = event.metadata ?? [:]
+        if let provided = metadataProvider?.get(), !provided.isEmpty { merged.merge(provided) { kept, _ in kept } }
+        if !metadata.isEmpty { merged.merge(metadata) { kept, _ in kept } }
         if let error = event.error {
             merged["error.message"] = "\(error)"
             merged["error.type"] = "\(String(reflecting: type(of: error)))"
         }
         var line: [UInt8] = []
-        line.reserveCapacity(256)
+        line.reserveCapacity(320)
         Self.clock.withLock { $0.append(now: time(nil), to: &line) }
-        line.append(contentsOf: " \(event.level) \(label):".utf8)
+        line.append(UInt8(ascii: " "))
+        line.append(contentsOf: event.level.rawValue.utf8)
+        line.append(UInt8(ascii: " "))
+        line.append(contentsOf: label.utf8)
+        line.append(UInt8(ascii: ":"))
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
-            line.append(contentsOf: " \(key)=\(value)".utf8)
+            line.append(UInt8(ascii: " "))
+            line.append(contentsOf: key.utf8)
+            line.append(UInt8(ascii: "="))
+            line.append(contentsOf: value.description.utf8)
         }
-        line.append(contentsOf: " [\(event.source)] \(event.message)\n".utf8)
+        line.append(contentsOf: " [".utf8)
+        line.append(contentsOf: event.source.utf8)
+        line.append(contentsOf: "] ".utf8)
+        line.append(contentsOf: event.message.description.utf8)
+        line.append(UInt8(ascii: "\n"))
         Self.writeLine(line, to: descriptor)
     }
 
@@ -131,3 +144,4 @@ public struct StandardErrorLogHandler: LogHandler {
         }
     }
 }
+
