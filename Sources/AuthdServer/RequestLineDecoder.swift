@@ -1,5 +1,11 @@
 package import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// One frame of the line protocol.
 package enum RequestFrame: Sendable {
     /// A complete line, without its `\n`.
@@ -28,14 +34,20 @@ package struct RequestLineDecoder: ByteToMessageDecoder {
             buffer.moveReaderIndex(to: buffer.writerIndex)
             return .needMoreData
         }
-        let view = buffer.readableBytesView
-        let searchStart = view.index(view.startIndex, offsetBy: searched)
-        guard let newline = view[searchStart...].firstIndex(of: UInt8(ascii: "\n")) else {
-            searched = view.count
-            if view.count > maximumLineLength { emitOverflow(context: context, buffer: &buffer) }
+        // memchr, not a search through the buffer's collection view: every request is scanned
+        // here, and the view goes a byte at a time.
+        let from = searched
+        let newline: Int? = buffer.withUnsafeReadableBytes { bytes in
+            guard let base = bytes.baseAddress, from < bytes.count,
+                let found = memchr(base + from, Int32(UInt8(ascii: "\n")), bytes.count - from)
+            else { return nil }
+            return base.distance(to: UnsafeRawPointer(found))
+        }
+        guard let length = newline else {
+            searched = buffer.readableBytes
+            if buffer.readableBytes > maximumLineLength { emitOverflow(context: context, buffer: &buffer) }
             return .needMoreData
         }
-        let length = newline - view.startIndex
         searched = 0
         guard length <= maximumLineLength else {
             emitOverflow(context: context, buffer: &buffer)

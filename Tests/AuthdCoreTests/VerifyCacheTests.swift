@@ -47,7 +47,16 @@ struct VerifyCacheTests {
         #expect(fixture.verifyCode(String(decoding: tampered, as: UTF8.self)) == .invalidToken)
         #expect(fixture.verifyCode(token + " ") == .invalidToken)
         #expect(fixture.verifyCode(" " + token) == .invalidToken)
+        // The cache hashes only a token's last 32 bytes: a change before them (the payload's,
+        // the signature's first half) lands in the same bucket and must still be a miss.
+        let bytes = Array(token.utf8)
+        for index in [bytes.count / 2, bytes.count - 33] {
+            var changed = bytes
+            changed[index] = changed[index] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+            #expect(fixture.verifyCode(String(decoding: changed, as: UTF8.self)) == .invalidToken)
+        }
         #expect(fixture.service.verifier.cacheCount == 1)
+        #expect(fixture.service.verifier.cacheStatistics.hits == 0)
     }
 
     @Test("the cache stays within its capacity, and 0 turns it off")

@@ -105,7 +105,7 @@ public final class RequestHandler: Sendable {
             (op, reply) = (VerifyRequest.op, outcome.map { .encoded($0.encodedResult) })
             Self.write(id: id, reply, into: &output)
         } else if let ping = PingLine.match(line) {
-            (op, reply) = (PingRequest.op, .success(.object(PingResult().result)))
+            (op, reply) = (PingRequest.op, .success(.encoded(Self.encodedPingResult)))
             Self.write(id: ping.id, reply, into: &output)
         } else if line.withUnsafeReadableBytes(Self.mayNameAnOpAnsweredWithoutWaiting),
             let envelope = try? line.withUnsafeReadableBytes({ bytes throws(RequestParseError) in try RequestEnvelope.parse(bytes) }),
@@ -119,6 +119,9 @@ public final class RequestHandler: Sendable {
         if let metrics, let started { metrics.record(op: op, code: reply.failureCode, duration: .now - started) }
         return true
     }
+
+    /// `ping`'s result, encoded once: it never changes, and health checks ask for it often.
+    private static let encodedPingResult = JSONWriter.bytes(.object(PingResult().result))
 
     /// The names of the ops that may answer without waiting, each in quotes as a line names it.
     private static let opsAnsweredWithoutWaiting: [[UInt8]] = operations.values.filter { $0.runWithoutWaiting != nil }

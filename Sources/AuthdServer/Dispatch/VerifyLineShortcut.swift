@@ -21,8 +21,12 @@ package enum VerifyLineShortcut {
         let bytes = line.bindMemory(to: UInt8.self)
         guard let (id, index) = leadingID(bytes), starts(bytes, at: index, with: verifyPrefix) else { return nil }
         let tokenStart = index + verifyPrefix.count
-        var tokenEnd = tokenStart
-        while tokenEnd < bytes.count, isTokenByte(bytes[tokenEnd]) { tokenEnd += 1 }
+        // A table look-up per byte: this loop runs over every token verified.
+        let tokenEnd = tokenByteTable.withUnsafeBufferPointer { table in
+            var end = tokenStart
+            while end < bytes.count, table[Int(bytes[end])] { end += 1 }
+            return end
+        }
         // The token, its closing quote, the closing brace, and nothing after.
         guard tokenEnd > tokenStart, tokenEnd + 2 == bytes.count, bytes[tokenEnd] == UInt8(ascii: "\""),
             bytes[tokenEnd + 1] == UInt8(ascii: "}")
@@ -66,6 +70,9 @@ package enum VerifyLineShortcut {
         for position in 0..<prefix.count where bytes[offset + position] != prefix[position] { return false }
         return true
     }
+
+    /// ``isTokenByte(_:)`` for each of the 256 byte values.
+    private static let tokenByteTable: [Bool] = (0...255).map { isTokenByte(UInt8($0)) }
 
     private static func isTokenByte(_ byte: UInt8) -> Bool {
         switch byte {
