@@ -41,11 +41,44 @@ struct PasswordTests {
         #expect(PHCString(theirs.replacingOccurrences(of: "p=1$", with: "p=1$-")) == nil)
     }
 
-    @Test("no stored hash (an unknown user) is checked against a decoy and never matches")
+    @Test("no stored hash (an unknown user) is checked against a decoy of today's parameters, and never matches")
     func decoy() async throws {
-        let hasher = try PasswordHasher()
+        let hasher = try PasswordHasher(parameters: Argon2Parameters(memoryKiB: 8192, iterations: 3, parallelism: 2))
+        let decoy = try #require(PHCString(hasher.decoy))
+        #expect(decoy.parameters == hasher.parameters)
+        #expect(decoy.salt.count == 16 && decoy.hash.count == 32)
+        #expect(try PHCString(PasswordHasher(parameters: hasher.parameters).decoy)?.salt != decoy.salt)
+        #expect(hasher.peakConcurrentHashes == 0)
         #expect(try await !hasher.verify("anything", against: nil))
         #expect(try await !hasher.verify("", against: nil))
+        // The check ran, as a real one would: through the gate, off the cooperative pool.
+        #expect(hasher.peakConcurrentHashes == 1)
+    }
+
+    @Test("parameters libargon2 refuses are refused at start, and the ones it takes are not")
+    func refusedParameters() throws {
+        /// What libargon2 itself says of them (cheap: at most 16 KiB).
+        func libargon2Accepts(_ parameters: Argon2Parameters) -> Bool {
+            let password = Array("password".utf8)
+            let salt = [UInt8](repeating: 7, count: 16)
+            var hash = [UInt8](repeating: 0, count: 32)
+            return argon2id_hash_raw(
+                parameters.iterations, parameters.memoryKiB, parameters.parallelism, password, password.count, salt, salt.count,
+                &hash, hash.count) == ARGON2_OK.rawValue
+        }
+        for parameters in [
+            Argon2Parameters(memoryKiB: 16, iterations: 0, parallelism: 1),
+            Argon2Parameters(memoryKiB: 16, iterations: 1, parallelism: 0),
+            Argon2Parameters(memoryKiB: 15, iterations: 1, parallelism: 2),
+            Argon2Parameters(memoryKiB: 7, iterations: 1, parallelism: 1),
+        ] {
+            #expect(!libargon2Accepts(parameters))
+            #expect(throws: StartupError.self) { try PasswordHasher(parameters: parameters) }
+        }
+        for parameters in [Argon2Parameters(memoryKiB: 16, iterations: 1, parallelism: 2), Argon2Parameters(memoryKiB: 8, iterations: 1, parallelism: 1)] {
+            #expect(libargon2Accepts(parameters))
+            #expect(PasswordHasher.refusal(of: parameters) == nil)
+        }
     }
 
     @Test("a password over 4 KiB is refused before hashing; exactly 4 KiB is hashed")

@@ -59,20 +59,31 @@ public final class PasswordHasher: Sendable {
     public let parameters: Argon2Parameters
     private let gate: ConcurrencyGate
     private let queue = DispatchQueue(label: "authd.argon2", attributes: .concurrent)
-    /// A hash of a random password: unknown users are checked against it, so that they take as
-    /// long to refuse as a wrong password.
-    private let decoy: String
+    /// What unknown users are checked against, so that they take as long to refuse as a wrong
+    /// password: today's parameters with a random salt and random bytes for the hash. Checking
+    /// costs the same whatever the expected bytes are (`argon2id_verify_ctx` recomputes the hash
+    /// from the password and salt, then compares), so nothing is hashed to make it: a hash at
+    /// start-up cost tens of milliseconds before the first reply, which a socket-activated authd
+    /// owes its first caller.
+    let decoy: String
 
     /// A hasher with these parameters, running at most `maximumConcurrentHashes` at once.
     ///
-    /// - Throws: ``StartupError`` when libargon2 refuses the parameters.
+    /// - Throws: ``StartupError`` when libargon2 would refuse the parameters.
     public init(parameters: Argon2Parameters = Argon2Parameters(), maximumConcurrentHashes: Int = 2) throws(StartupError) {
+        if let problem = Self.refusal(of: parameters) { throw StartupError("argon2id parameters refused: \(problem)") }
         self.parameters = parameters
         self.gate = ConcurrencyGate(limit: max(1, maximumConcurrentHashes))
-        switch Self.computeHash(Array(Base64URL.encode(secureRandomBytes(18)).utf8), parameters: parameters) {
-        case .success(let encoded): decoy = encoded
-        case .failure(let error): throw StartupError("argon2id parameters refused: \(error.message)")
-        }
+        decoy = PHCString(parameters: parameters, salt: secureRandomBytes(16), hash: secureRandomBytes(32)).encoded
+    }
+
+    /// Why libargon2 would refuse `parameters`, by the limits of its `argon2.h` (macros Swift
+    /// cannot import): 1 to 2^24 − 1 lanes, at least 8 KiB of memory per lane, at least one pass.
+    static func refusal(of parameters: Argon2Parameters) -> String? {
+        if !(1...0xFF_FFFF).contains(parameters.parallelism) { return "parallelism must be 1 to 16777215" }
+        if parameters.iterations < 1 { return "at least 1 iteration is needed" }
+        if UInt64(parameters.memoryKiB) < 8 * UInt64(parameters.parallelism) { return "at least 8 KiB of memory per lane is needed" }
+        return nil
     }
 
     /// The most hashes that have ever run at once.

@@ -101,11 +101,20 @@ enum ForwardAuth {
     }
 
     /// The token of `Bearer <token>` (the scheme is case-insensitive, RFC 7235 §2.1).
-    private static func bearerToken(_ header: String) -> String? {
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingSpaces()
-        return token.isEmpty ? nil : String(token)
+    static func bearerToken(_ header: String) -> String? {
+        // Read by bytes, not by characters: the token is hundreds of them, on every request.
+        // The scheme is what precedes the first space (leading spaces skipped); the token is the
+        // rest, without spaces or tabs around it.
+        let utf8 = header.utf8
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var start = utf8.startIndex
+        while start != utf8.endIndex, utf8[start] == UInt8(ascii: " ") { start = utf8.index(after: start) }
+        guard let gap = utf8[start...].firstIndex(of: UInt8(ascii: " ")), header[start..<gap].lowercased() == "bearer" else { return nil }
+        var tokenStart = utf8.index(after: gap)
+        while tokenStart != utf8.endIndex, isBlank(utf8[tokenStart]) { tokenStart = utf8.index(after: tokenStart) }
+        var tokenEnd = utf8.endIndex
+        while tokenEnd > tokenStart, isBlank(utf8[utf8.index(before: tokenEnd)]) { tokenEnd = utf8.index(before: tokenEnd) }
+        return tokenEnd > tokenStart ? String(header[tokenStart..<tokenEnd]) : nil
     }
 
     /// The value of cookie `name` in the request's `Cookie` headers (RFC 6265 §5.4).

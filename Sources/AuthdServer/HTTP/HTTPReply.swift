@@ -35,6 +35,9 @@ struct HTTPReply: Sendable {
     /// outside printable ASCII are percent-encoded (as is `%` itself), so nothing a token holds can
     /// split a header or start another.
     static func headerValue(_ value: String) -> String {
+        // Almost every value (a subject, roles, a jti) needs nothing: it is used as it is,
+        // not rebuilt a scalar at a time.
+        guard value.utf8.contains(where: { $0 < 0x20 || $0 >= 0x7F || $0 == UInt8(ascii: "%") }) else { return value }
         var safe = ""
         safe.reserveCapacity(value.utf8.count)
         for byte in value.utf8 {

@@ -40,8 +40,16 @@ final class AuthdMetrics: Sendable {
     private let factory: PrometheusMetricsFactory
     /// One entry per op, made up front: recording a success only reads this dictionary.
     private let ops: [String: OpMetrics]
+    /// A counter of a family by its two dimensions' values (a family's dimension names are
+    /// fixed): hashed as they are, not joined into a new string for every request counted.
+    private struct CounterKey: Hashable {
+        let family: String
+        let first: String
+        let second: String
+    }
+
     /// Counters of failures and of HTTP responses, made on first use.
-    private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let counters = Mutex<[CounterKey: CoreMetrics.Counter]>([:])
     private let connections: Prometheus.Gauge
     private let httpConnections: Prometheus.Gauge
     private let revokedTokens: Prometheus.Gauge
@@ -100,7 +108,7 @@ final class AuthdMetrics: Sendable {
         let (seconds, attoseconds) = duration.components
         metrics.latency?.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
         if let code {
-            counter(Self.requests, [("op", op), ("code", code.rawValue)]).increment()
+            counter(Self.requests, ("op", op), ("code", code.rawValue)).increment()
         } else {
             metrics.succeeded.increment()
         }
@@ -108,13 +116,14 @@ final class AuthdMetrics: Sendable {
 
     /// Records one HTTP response.
     func recordHTTP(path: String, status: UInt) {
-        counter(Self.httpResponses, [("path", path), ("status", String(status))]).increment()
+        counter(Self.httpResponses, ("path", path), ("status", String(status))).increment()
     }
 
-    private func counter(_ family: MetricNameDescriptor, _ dimensions: [(String, String)]) -> CoreMetrics.Counter {
-        let key = family.name + dimensions.map { "|" + $0.1 }.joined()
+    private func counter(_ family: MetricNameDescriptor, _ first: (String, String), _ second: (String, String)) -> CoreMetrics.Counter {
+        let key = CounterKey(family: family.name, first: first.1, second: second.1)
         return counters.withLock { counters in
             if let existing = counters[key] { return existing }
+            let dimensions = [first, second]
             let made = CoreMetrics.Counter(
                 label: family.name, dimensions: dimensions, handler: registry.makeCounter(descriptor: family, labels: dimensions),
                 factory: factory)
