@@ -1,10 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import AuthdCore
 import NIOCore
 
@@ -84,14 +77,11 @@ final class InlineReplyHandler: ChannelDuplexHandler {
     /// verified token's claims, an issued token) and this runs for every one the task writes.
     private static func newlines(in buffer: ByteBuffer) -> Int {
         buffer.withUnsafeReadableBytes { bytes in
-            guard var cursor = bytes.baseAddress else { return 0 }
-            var remaining = bytes.count
             var count = 0
-            while remaining > 0, let found = memchr(cursor, Int32(UInt8(ascii: "\n")), remaining) {
-                let hit = UnsafeRawPointer(found)
+            var start = 0
+            while let newline = bytes.offset(of: UInt8(ascii: "\n"), from: start) {
                 count += 1
-                remaining -= cursor.distance(to: hit) + 1
-                cursor = hit + 1
+                start = newline + 1
             }
             return count
         }

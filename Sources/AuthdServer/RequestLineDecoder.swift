@@ -1,11 +1,5 @@
 package import NIOCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
 /// One frame of the line protocol.
 package enum RequestFrame: Sendable {
     /// A complete line, without its `\n`.
@@ -34,16 +28,8 @@ package struct RequestLineDecoder: ByteToMessageDecoder {
             buffer.moveReaderIndex(to: buffer.writerIndex)
             return .needMoreData
         }
-        // memchr, not a search through the buffer's collection view: every request is scanned
-        // here, and the view goes a byte at a time.
         let from = searched
-        let newline: Int? = buffer.withUnsafeReadableBytes { bytes in
-            guard let base = bytes.baseAddress, from < bytes.count,
-                let found = memchr(base + from, Int32(UInt8(ascii: "\n")), bytes.count - from)
-            else { return nil }
-            return base.distance(to: UnsafeRawPointer(found))
-        }
-        guard let length = newline else {
+        guard let length = buffer.withUnsafeReadableBytes({ $0.offset(of: UInt8(ascii: "\n"), from: from) }) else {
             searched = buffer.readableBytes
             if buffer.readableBytes > maximumLineLength { emitOverflow(context: context, buffer: &buffer) }
             return .needMoreData

@@ -132,17 +132,14 @@ public final class RequestHandler: Sendable {
     /// task. A line that spells the name with escapes is not recognised and is answered by the
     /// task, as any line may be.
     private static func mayNameAnOpAnsweredWithoutWaiting(_ line: UnsafeRawBufferPointer) -> Bool {
-        guard var cursor = line.baseAddress else { return false }
-        var remaining = line.count
-        while remaining > 0, let found = memchr(cursor, Int32(UInt8(ascii: "\"")), remaining) {
-            let quote = UnsafeRawPointer(found)
-            let rest = remaining - cursor.distance(to: quote)
-            let named = opsAnsweredWithoutWaiting.contains { name in
-                name.count <= rest && memcmp(quote, name, name.count) == 0
+        guard let base = line.baseAddress else { return false }
+        var start = 0
+        while let quote = line.offset(of: UInt8(ascii: "\""), from: start) {
+            let rest = line.count - quote
+            if opsAnsweredWithoutWaiting.contains(where: { name in name.count <= rest && memcmp(base + quote, name, name.count) == 0 }) {
+                return true
             }
-            if named { return true }
-            cursor = quote + 1
-            remaining = rest - 1
+            start = quote + 1
         }
         return false
     }

@@ -144,4 +144,3 @@ public struct StandardErrorLogHandler: LogHandler {
         }
     }
 }
-
