@@ -24,8 +24,9 @@ public struct FuzzFailure: Error, CustomStringConvertible {
 public enum FuzzTargets {
     /// The request-line decoder, the request envelope parser and the verify shortcut. The input is
     /// split at every byte value 0xFF into reads, so the fuzzer also explores how lines straddle
-    /// reads. Invariants: decoded lines hold no newline and respect the limit, and whenever the
-    /// verify shortcut accepts a line, the full parser reads the same op, id and token.
+    /// reads. Invariants: the frames are exactly those of the bytes read, however they were split
+    /// (``expectedFrames(_:limit:)``); decoded lines hold no newline and respect the limit; and
+    /// whenever the verify shortcut accepts a line, the full parser reads the same op, id and token.
     public static func requestLine(_ data: [UInt8]) throws(FuzzFailure) {
         let limit = 256
         let channel = EmbeddedChannel()
@@ -39,15 +40,39 @@ public enum FuzzTargets {
             // The decoder never throws; a pipeline error here is a finding.
             throw FuzzFailure("the line decoder failed: \(error)")
         }
+        var frames: [[UInt8]?] = []
         while let frame = try? channel.readInbound(as: RequestFrame.self) {
-            guard case .line(let line) = frame else { continue }
+            guard case .line(let line) = frame else {
+                frames.append(nil)
+                continue
+            }
             let bytes = Array(line.readableBytesView)
+            frames.append(bytes)
             guard !bytes.contains(0x0A) else { throw FuzzFailure("a decoded line holds a newline") }
             guard bytes.count <= limit else { throw FuzzFailure("a decoded line of \(bytes.count) bytes passed the \(limit)-byte limit") }
             try checkShortcutAgrees(bytes)
         }
+        guard frames == expectedFrames(data.filter { $0 != 0xFF }, limit: limit) else {
+            throw FuzzFailure("the line decoder's frames differ from the lines of its input")
+        }
         // The whole input as one line, as well: the parsers see every input the fuzzer makes.
         try checkShortcutAgrees(data)
+    }
+
+    /// The frames of `stream` read as one whole, by the protocol's rules: each line up to its
+    /// newline, until one is longer than `limit`, which is refused (nil) and ends the reading; a
+    /// last line without its newline is still a line.
+    static func expectedFrames(_ stream: [UInt8], limit: Int) -> [[UInt8]?] {
+        var frames: [[UInt8]?] = []
+        var rest = stream[...]
+        while let newline = rest.firstIndex(of: 0x0A) {
+            let line = rest[..<newline]
+            guard line.count <= limit else { return frames + [nil] }
+            frames.append(Array(line))
+            rest = rest[(newline + 1)...]
+        }
+        if rest.count > limit { frames.append(nil) } else if !rest.isEmpty { frames.append(Array(rest)) }
+        return frames
     }
 
     private static func checkShortcutAgrees(_ bytes: [UInt8]) throws(FuzzFailure) {

@@ -25,6 +25,25 @@ struct FuzzCorpusTests {
         }
     }
 
+    @Test("random lines, some over the limit, split into reads at random: decoded exactly as written")
+    func randomRequestLines() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<400 {
+            var input: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...6, using: &generator) {
+                // The harness's limit is 256: a few lines pass it.
+                let length = Int.random(in: 0...16, using: &generator) == 0 ? Int.random(in: 200...300, using: &generator) : Int.random(in: 0...40, using: &generator)
+                input += (0..<length).map { _ in UInt8.random(in: 0x20...0x7E, using: &generator) }
+                if Int.random(in: 0...5, using: &generator) > 0 { input.append(0x0A) }
+            }
+            // 0xFF splits the input into reads.
+            for _ in 0..<Int.random(in: 0...8, using: &generator) {
+                input.insert(0xFF, at: Int.random(in: 0...input.count, using: &generator))
+            }
+            #expect(throws: Never.self, "\(input)") { try FuzzTargets.requestLine(input) }
+        }
+    }
+
     @Test("token corpus; the seed tokens still verify at the harness's fixed time")
     func token() throws {
         let inputs = try Self.inputs("token")
