@@ -147,6 +147,24 @@ struct RevokedTokenTableTests {
         #expect(table.contains(jti: "far"))
     }
 
+    @Test("built from a store's rows, a table holds each id once at its latest expiry, made once at the size it is told")
+    func buildFromRows() {
+        // 5,000 rows naming 4,000 ids (the first 1,000 twice, the second time with an earlier
+        // expiry, which must not replace the later one), and authd's spelling of sixteen zero
+        // bytes, the key the table holds aside.
+        let rows = (0..<5_000).map { ("id-\($0 % 4_000)", Int64(10_000 - $0)) } + [("AAAAAAAAAAAAAAAAAAAAAA", 7)]
+        let table = RevokedTokenTable.build(expectedCount: rows.count) { add in
+            for (jti, expiresAt) in rows { Array(jti.utf8).withUnsafeBytes { add($0, expiresAt) } }
+        }
+        #expect(table.count == 4_001)
+        #expect(table.capacity == RevokedTokenTable.slots(for: rows.count), "grown while built")
+        for index in 0..<4_000 {
+            #expect(table.expiry(of: Denylist.key(for: "id-\(index)")) == Int64(10_000 - index))
+        }
+        #expect(table.expiry(of: Denylist.Key(high: 0, low: 0)) == 7)
+        #expect(!table.contains(jti: "id-4000"))
+    }
+
     @Test("a store's ids, authd's own and other spellings, load into the denylist exactly")
     func loadFromStore() async throws {
         let directory = TemporaryDirectory()

@@ -31,7 +31,7 @@ struct LimitsIntegrationTests {
         let daemon = try await InProcessDaemon(config: "[server]\nline_timeout = 1\n")
         let silent = try RawConnection(path: daemon.socketPath)
         try await silent.send(#"{"op":"pi"#)
-        #expect(await Self.closedByServer(silent, within: .seconds(5)) != nil)
+        #expect(await Self.closedByServer(silent, within: .seconds(30)) != nil)
 
         let dribbler = try RawConnection(path: daemon.socketPath)
         var closed = false
