@@ -42,6 +42,17 @@ struct JSONParserTests {
         #expect(throws: JSONParseError.self) { try parser.parse([0x22, 0x00, 0x22]) }
     }
 
+    @Test("strings of raw UTF-8 beyond ASCII are validated, wherever the first such byte falls")
+    func rawUTF8() throws {
+        #expect(try parser.parse(Array("\"plain ascii\"".utf8)) == .string("plain ascii"))
+        #expect(try parser.parse(Array("\"caf\u{e9}\"".utf8)) == .string("café"))
+        #expect(try parser.parse(Array("\"\u{1F600} first\"".utf8)) == .string("😀 first"))
+        // Invalid after an ASCII start, at the end, and a truncated sequence.
+        #expect(throws: JSONParseError.self) { try parser.parse([0x22, 0x61, 0x62, 0xC3, 0x28, 0x22]) }
+        #expect(throws: JSONParseError.self) { try parser.parse([0x22, 0x61, 0x62, 0x80, 0x22]) }
+        #expect(throws: JSONParseError.self) { try parser.parse([0x22, 0x61, 0xF0, 0x9F, 0x98, 0x22]) }
+    }
+
     @Test("limits nesting depth")
     func limitsDepth() throws {
         let shallow = String(repeating: "[", count: 32) + String(repeating: "]", count: 32)
