@@ -31,7 +31,7 @@ public enum FuzzTargets {
         let limit = 256
         let channel = EmbeddedChannel()
         do {
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RequestLineDecoder(maximumLineLength: limit)))
+            try channel.pipeline.syncOperations.addHandler(RequestLineHandler(maximumLineLength: limit))
             for chunk in data.split(separator: 0xFF, omittingEmptySubsequences: false) {
                 try channel.writeInbound(channel.allocator.buffer(bytes: chunk))
             }

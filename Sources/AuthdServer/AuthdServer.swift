@@ -163,7 +163,7 @@ public final class AuthdServer: Service, Sendable, CustomStringConvertible {
                         metadata: ["authd.op": "read", "authd.reason": "\(reason)", "authd.peer_uid": "\(credentials.uid)"])
                 }
                 try channel.pipeline.syncOperations.addHandlers(
-                    timeouts, ByteToMessageHandler(RequestLineDecoder(maximumLineLength: maximumLineLength)),
+                    timeouts, RequestLineHandler(maximumLineLength: maximumLineLength),
                     InlineReplyHandler(handler: handler), RequestBatcher())
                 return Accepted(connection: try Connection(wrappingChannelSynchronously: channel), credentials: credentials)
             }
