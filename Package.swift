@@ -180,6 +180,7 @@ let package = Package(
                 "AuthdClient", "AuthdProtocol", "AuthdCore", "AuthdSQLiteStore", "AuthdPostgresStore", "AuthdServer", "AuthdSystemd",
                 "AuthdFuzzing",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

@@ -98,7 +98,9 @@ package final class RequestLineHandler: ChannelInboundHandler {
             buffer = incoming
         }
         decode(context: context, &buffer, last: false)
-        partial = buffer.readableBytes > 0 ? buffer : nil
+        // A handler after this one may have closed the connection while a line was passed on;
+        // the input has then ended, and what remains of the read is not kept.
+        partial = buffer.readableBytes > 0 && !inputEnded ? buffer : nil
     }
 
     package func channelInactive(context: ChannelHandlerContext) {
@@ -121,11 +123,16 @@ package final class RequestLineHandler: ChannelInboundHandler {
     }
 
     private func decode(context: ChannelHandlerContext, _ buffer: inout ByteBuffer, last: Bool) {
+        // Worked on as a copy, not in place: passing a line on can end the input before this
+        // returns (a write that fails makes NIO close the connection, and `channelInactive` runs
+        // inside this call), and an access to the property held across that would be a conflict.
+        var decoder = self.decoder
+        defer { self.decoder = decoder }
         do {
             if last {
                 _ = try decoder.decodeLast(context: context, buffer: &buffer, seenEOF: true)
             } else {
-                while try decoder.decode(context: context, buffer: &buffer) == .continue {}
+                while !inputEnded, try decoder.decode(context: context, buffer: &buffer) == .continue {}
             }
         } catch {
             // The decoder does not throw; were it to, the connection's task would see the error.

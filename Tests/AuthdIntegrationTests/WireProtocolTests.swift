@@ -169,6 +169,30 @@ struct WireProtocolTests {
         #expect(await daemon.stop() == 0)
     }
 
+    @Test("clients that pipeline requests and close without reading the replies never bring the daemon down")
+    func abruptCloses() async throws {
+        // Its own process: a crash must fail this test, not end the test run.
+        let daemon = try await DaemonProcess()
+        let issued = try await authctl(["--socket", daemon.socketPath, "issue", "hot", "--ttl", "1h"])
+        let verify = #"{"op":"verify","token":"\#(issued.stdout.trimmingCharacters(in: .whitespacesAndNewlines))"}"#
+        // Hot verifies are answered on the event loop; a status now and then goes to the
+        // connection's task, and the replies answered so far are written before it. With the client
+        // gone those writes fail, and NIO closes the connection while its reads are being handled.
+        var payload: [UInt8] = []
+        for index in 0..<2_000 {
+            payload += Array((verify + "\n").utf8)
+            if index % 7 == 0 { payload += Array(#"{"op":"status"}"#.utf8) + [0x0A] }
+        }
+        for round in 0..<200 {
+            let connection = try RawConnection(path: daemon.socketPath)
+            try? await connection.send(Array(payload.prefix(payload.count * (round % 10 + 1) / 10)))
+            connection.disconnect()
+        }
+        #expect(daemon.process.isRunning, "authd died; its log: \(daemon.log.suffix(2_000))")
+        await #expect(try RawConnection(path: daemon.socketPath).request(#"{"op":"ping"}"#).errorCode == nil)
+        #expect(await daemon.stop() == 0)
+    }
+
     @Test("SIGTERM: open connections are closed, the socket removed, exit status 0")
     func gracefulShutdown() async throws {
         let daemon = try await InProcessDaemon()
