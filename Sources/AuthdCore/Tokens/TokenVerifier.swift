@@ -139,14 +139,9 @@ public struct TokenVerifier: Sendable {
         guard !segment.isEmpty, let decoded = Base64URL.decode(segment) else {
             throw invalid("\(part) is not canonical base64url")
         }
-        // The parser's raw-buffer entry point: its generic one, called from this module, is not
-        // specialized and looks up type metadata on every call.
-        let parsed = decoded.withUnsafeBytes { bytes in
-            Result { () throws(JSONParseError) in try JSONParser(maximumDepth: 16).parse(bytes) }
-        }
         let value: JSONValue
         do {
-            value = try parsed.get()
+            value = try JSONParser(maximumDepth: 16).parse(decoded)
         } catch {
             throw invalid("\(part) is not valid JSON: \(error.reason)")
         }

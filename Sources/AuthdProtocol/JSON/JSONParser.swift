@@ -34,6 +34,10 @@ package struct JSONParser: Sendable {
     }
 
     /// Parses exactly one JSON value from bytes.
+    ///
+    /// Inlinable so that a caller in another module (the token verifier, the client) gets it
+    /// specialized for its collection: unspecialized, it looked up type metadata on every call.
+    @inlinable
     package func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSONValue {
         let result: Result<JSONValue, JSONParseError>? = bytes.withContiguousStorageIfAvailable { buffer in
             Result { () throws(JSONParseError) in try parse(UnsafeRawBufferPointer(buffer)) }
