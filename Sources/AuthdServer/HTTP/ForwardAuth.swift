@@ -23,7 +23,7 @@ enum ForwardAuth {
     }
 
     /// What the proxy asks, read from the query and the headers.
-    static func question(query: Substring?, headers: HTTPHeaders) -> Question {
+    static func question(query: Substring?, headers: some HTTPRequestFields) -> Question {
         guard let query = HTTPQuery(query) else { return .refused(.text(.badRequest, "malformed query string")) }
         let unknown = query.unknownNames(parameters)
         guard unknown.isEmpty else {
@@ -39,7 +39,8 @@ enum ForwardAuth {
         guard audiences.count <= 1, audiences.first?.isEmpty != true else {
             return .refused(.text(.badRequest, "audience must be given at most once, and not empty"))
         }
-        guard cookies.count <= 1, cookies.allSatisfy(isCookieName) else {
+        // RFC 6265: a cookie name is a token.
+        guard cookies.count <= 1, cookies.allSatisfy(HTTPSyntax.isToken) else {
             return .refused(.text(.badRequest, "cookie must be given at most once, as a cookie name"))
         }
         let authorizations = headers["Authorization"]
@@ -118,7 +119,7 @@ enum ForwardAuth {
     }
 
     /// The value of cookie `name` in the request's `Cookie` headers (RFC 6265 §5.4).
-    private static func cookie(named name: String, in headers: HTTPHeaders) -> String? {
+    private static func cookie(named name: String, in headers: some HTTPRequestFields) -> String? {
         for header in headers["Cookie"] {
             for pair in header.split(separator: ";") {
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -129,13 +130,6 @@ enum ForwardAuth {
             }
         }
         return nil
-    }
-
-    /// RFC 6265's cookie-name: an RFC 7230 token.
-    private static func isCookieName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { byte in
-            byte > 0x20 && byte < 0x7F && !#"()<>@,;:\"/[]?={}"#.utf8.contains(byte)
-        }
     }
 }
 

@@ -47,7 +47,7 @@ struct HTTPFace: Sendable {
     }
 
     /// The reply to a request.
-    func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders) async -> HTTPReply {
+    func reply(method: HTTPMethod, uri: String, headers: some HTTPRequestFields) async -> HTTPReply {
         switch answer(method: method, uri: uri, headers: headers) {
         case .now(let reply):
             return reply
@@ -65,7 +65,7 @@ struct HTTPFace: Sendable {
 
     /// The answer to a request, computed with nothing but the CPU, so that the event loop that
     /// read the request can give it when it is ``Answer/now(_:)``.
-    func answer(method: HTTPMethod, uri: String, headers: HTTPHeaders) -> Answer {
+    func answer(method: HTTPMethod, uri: String, headers: some HTTPRequestFields) -> Answer {
         let (path, query) = Self.split(uri)
         switch path {
         case "/auth":
@@ -83,7 +83,7 @@ struct HTTPFace: Sendable {
     }
 
     /// Every path but `/auth`.
-    private func resource(method: HTTPMethod, path: Substring, headers: HTTPHeaders) -> HTTPReply {
+    private func resource(method: HTTPMethod, path: Substring, headers: some HTTPRequestFields) -> HTTPReply {
         switch path {
         case "/.well-known/jwks.json":
             guard method == .GET || method == .HEAD else { return Self.methodNotAllowed }
@@ -110,20 +110,21 @@ struct HTTPFace: Sendable {
         return Self.decision(ForwardAuth.reply(outcome))
     }
 
-    /// A decision about one request: never to be reused by a cache on the way.
+    /// A decision about one request: never to be reused by a cache on the way. (``ForwardAuth``'s
+    /// replies have no `Cache-Control` of their own.)
     private static func decision(_ reply: HTTPReply) -> HTTPReply {
         var reply = reply
-        reply.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
+        reply.headers.add(name: "Cache-Control", value: "no-store")
         return reply
     }
 
     private static func split(_ uri: String) -> (path: Substring, query: Substring?) {
-        guard let mark = uri.firstIndex(of: "?") else { return (uri[...], nil) }
-        return (uri[..<mark], uri[uri.index(after: mark)...])
+        guard let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (uri[...], nil) }
+        return (uri[..<mark], uri[uri.utf8.index(after: mark)...])
     }
 
     /// The public keys, cacheable until the next key is due and validated by an `ETag`.
-    private func jwks(headers: HTTPHeaders) -> HTTPReply {
+    private func jwks(headers: some HTTPRequestFields) -> HTTPReply {
         let tokens = handler.tokensInForce
         let body = JSONWriter.bytes(.object(tokens.jwks().result))
         let tag = "\"\(Self.fingerprint(body))\""

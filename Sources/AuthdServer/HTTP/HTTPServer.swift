@@ -9,8 +9,10 @@ import Synchronization
 /// authd's HTTP face: HTTP/1.1 on Unix sockets (bound here or passed by systemd as `http`) and on
 /// loopback TCP addresses, answering with ``HTTPFace``.
 ///
-/// Keep-alive and pipelining are served one request at a time per connection, in order. Heads are
-/// bounded by the decoder (`max_header_bytes`), bodies by ``Configuration/maximumBodyBytes`` (413);
+/// Keep-alive and pipelining are served one request at a time per connection, in order. The
+/// requests proxies send on every request are read and answered on the event loop by
+/// ``HTTPShortcutHandler``; any other goes through NIO's decoder to the connection's task. Heads
+/// are bounded (`max_header_bytes`, 128 fields), bodies by ``Configuration/maximumBodyBytes`` (413);
 /// a malformed request gets NIO's 400 and its connection is closed. The `[server]` timeouts and
 /// its total connection limit apply, counted apart from the line protocol's connections; the
 /// per-uid limit does not (a proxy is one uid with many connections).
@@ -47,6 +49,9 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
             self.maximumBodyBytes = maximumBodyBytes
         }
     }
+
+    /// The most header fields a request may have.
+    private static let maximumHeaderFields = 128
 
     private typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
     private typealias Listener = NIOAsyncChannel<Accepted, Never>
@@ -160,12 +165,9 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
                 var limits = NIOHTTPDecoderLimitConfiguration()
                 limits.maxHeaderListSize = configuration.maximumHeaderBytes
                 limits.maxHeaderFieldSize = configuration.maximumHeaderBytes
-                limits.maxHeaderFieldCount = 128
-                try channel.pipeline.syncOperations.addHandler(timeouts)
-                try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                    withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: true,
-                    withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
-                try channel.pipeline.syncOperations.addHandler(HTTPInlineReplyHandler(face: face))
+                limits.maxHeaderFieldCount = Self.maximumHeaderFields
+                // NIO's HTTP handlers join when the shortcut first needs them.
+                try channel.pipeline.syncOperations.addHandlers(timeouts, HTTPShortcutHandler(face: face, decoderLimits: limits))
                 return Accepted(connection: try Connection(wrappingChannelSynchronously: channel))
             }
         }
@@ -192,6 +194,7 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
             try? await connection.channel.close()
             return
         case .refused(let reason, let firstRefusal):
+            Self.onShortcut(of: connection.channel) { $0.refuse() }
             if firstRefusal { logger.warning("refusing HTTP connections: too many", metadata: ["authd.reason": "\(reason)"]) }
             // HTTP answers requests, not connections: the 503 waits for the first request (the
             // request timeout bounds the wait), then the connection closes.
@@ -204,11 +207,8 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
             }
             return
         }
-        // Admitted: from now on the event loop may answer what needs no task (see HTTPInlineReplyHandler).
-        let channel = connection.channel
-        channel.eventLoop.execute {
-            (try? channel.pipeline.syncOperations.handler(type: HTTPInlineReplyHandler.self))?.admit()
-        }
+        // Admitted: from now on the event loop may answer what needs no task (see HTTPShortcutHandler).
+        Self.onShortcut(of: connection.channel) { $0.admit() }
         face.openConnections.opened()
         defer {
             face.openConnections.closed()
@@ -246,6 +246,12 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible {
             logMalformed(error)
         } catch {
             logger.debug("HTTP connection ended with an error", metadata: ["authd.error": "\(error)"])
+        }
+    }
+
+    private static func onShortcut(of channel: any Channel, _ body: @escaping @Sendable (HTTPShortcutHandler) -> Void) {
+        channel.eventLoop.execute {
+            if let shortcut = try? channel.pipeline.syncOperations.handler(type: HTTPShortcutHandler.self) { body(shortcut) }
         }
     }
 

@@ -43,9 +43,22 @@ final class AuthdMetrics: Sendable {
     /// A counter of a family by its two dimensions' values (a family's dimension names are
     /// fixed): hashed as they are, not joined into a new string for every request counted.
     private struct CounterKey: Hashable {
-        let family: String
+        let family: CountedFamily
         let first: String
         let second: String
+    }
+
+    /// The families whose counters are made on first use; their descriptors are only made then.
+    private enum CountedFamily: Hashable {
+        case requests
+        case httpResponses
+
+        var descriptor: MetricNameDescriptor {
+            switch self {
+            case .requests: AuthdMetrics.requests
+            case .httpResponses: AuthdMetrics.httpResponses
+            }
+        }
     }
 
     /// Counters of failures and of HTTP responses, made on first use.
@@ -108,7 +121,7 @@ final class AuthdMetrics: Sendable {
         let (seconds, attoseconds) = duration.components
         metrics.latency?.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
         if let code {
-            counter(Self.requests, ("op", op), ("code", code.rawValue)).increment()
+            counter(.requests, ("op", op), ("code", code.rawValue)).increment()
         } else {
             metrics.succeeded.increment()
         }
@@ -116,16 +129,17 @@ final class AuthdMetrics: Sendable {
 
     /// Records one HTTP response.
     func recordHTTP(path: String, status: UInt) {
-        counter(Self.httpResponses, ("path", path), ("status", String(status))).increment()
+        counter(.httpResponses, ("path", path), ("status", String(status))).increment()
     }
 
-    private func counter(_ family: MetricNameDescriptor, _ first: (String, String), _ second: (String, String)) -> CoreMetrics.Counter {
-        let key = CounterKey(family: family.name, first: first.1, second: second.1)
+    private func counter(_ family: CountedFamily, _ first: (String, String), _ second: (String, String)) -> CoreMetrics.Counter {
+        let key = CounterKey(family: family, first: first.1, second: second.1)
         return counters.withLock { counters in
             if let existing = counters[key] { return existing }
             let dimensions = [first, second]
+            let descriptor = family.descriptor
             let made = CoreMetrics.Counter(
-                label: family.name, dimensions: dimensions, handler: registry.makeCounter(descriptor: family, labels: dimensions),
+                label: descriptor.name, dimensions: dimensions, handler: registry.makeCounter(descriptor: descriptor, labels: dimensions),
                 factory: factory)
             counters[key] = made
             return made
