@@ -84,11 +84,11 @@ SOAK_SECONDS ?= 600
 soak: build
 	AUTHD_BIN_DIR="$(BIN_DIR)" AUTHD_SOAK_SECONDS=$(SOAK_SECONDS) AUTHD_SOAK_KILL_EVERY=30 $(SWIFT) test --disable-xctest --filter SoakTests
 
-## fuzz: libFuzzer (with AddressSanitizer) on the request-line decoder and parsers, the strict token
+## fuzz: libFuzzer (with AddressSanitizer) on the request-line decoder and parsers, the HTTP face's head reader, the strict token
 ## verifier and the config reader, FUZZ_SECONDS each (60); new crashes land in Fuzz/corpus/<target>/,
 ## which `make test` replays. Builds in .build-fuzz, apart from the ordinary build.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := request-line:RequestLine token:Token config:Config
+FUZZ_TARGETS := request-line:RequestLine token:Token config:Config http-head:HTTPHead
 fuzz: deps
 	@for pair in $(FUZZ_TARGETS); do \
 		AUTHD_FUZZ=1 $(SWIFT) build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld --product Fuzz$${pair#*:} || exit 1; \

@@ -159,6 +159,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -192,7 +193,7 @@ let package = Package(
 // which only a -sanitize=fuzzer build links.
 if ProcessInfo.processInfo.environment["AUTHD_FUZZ"] != nil {
     package.targets.append(.target(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"))
-    for name in ["RequestLine", "Token", "Config"] {
+    for name in ["RequestLine", "Token", "Config", "HTTPHead"] {
         package.targets.append(
             .executableTarget(
                 name: "Fuzz\(name)", dependencies: ["AuthdFuzzing", "CLibFuzzer"], path: "Fuzz/\(name)",

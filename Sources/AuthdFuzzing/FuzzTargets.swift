@@ -4,6 +4,7 @@ import AuthdServer
 import Logging
 import NIOCore
 import NIOEmbedded
+import NIOHTTP1
 
 #if canImport(Glibc)
 import Glibc
@@ -153,5 +154,38 @@ public enum FuzzTargets {
         default:
             throw FuzzFailure("the same text was accepted once and refused once")
         }
+    }
+
+    /// The HTTP face's head reader (``HTTPShortcutRequest``), against NIO's decoder. Invariant:
+    /// whenever the reader takes a request from the input, NIO's decoder, given the same bytes,
+    /// reads one request without a body and without an error, with the same method, target and
+    /// header fields, on a connection kept alive. (The reader may refuse more than the decoder,
+    /// never less: what it refuses goes to the decoder.) Returns whether the reader took a request.
+    @discardableResult
+    public static func httpHead(_ data: [UInt8]) throws(FuzzFailure) -> Bool {
+        let read = HTTPShortcutRequest.read(ByteBuffer(bytes: data), maximumHeadBytes: 4096, maximumFields: 32)
+        guard case .request(let request, let length) = read else { return false }
+        guard length <= data.count else { throw FuzzFailure("a head of \(length) bytes read from \(data.count)") }
+        let channel = EmbeddedChannel()
+        var parts: [HTTPServerRequestPart] = []
+        do {
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+            try channel.writeInbound(ByteBuffer(bytes: data[..<length]))
+            while let part = try channel.readInbound(as: HTTPServerRequestPart.self) { parts.append(part) }
+            _ = try channel.finish()
+        } catch {
+            throw FuzzFailure("NIO's decoder refused a head the shortcut read: \(error)")
+        }
+        guard parts.count == 2, case .head(let head) = parts[0], case .end(nil) = parts[1] else {
+            throw FuzzFailure("NIO's decoder read \(parts) from a head the shortcut read as one request without a body")
+        }
+        let decoded = head.headers.map { ($0.name, $0.value) }
+        let shortcut = request.fields.all
+        guard head.method == request.method, head.uri == request.uri, head.version == .http1_1, head.isKeepAlive,
+            decoded.count == shortcut.count, zip(decoded, shortcut).allSatisfy({ $0.0 == $1.name && $0.1 == $1.value })
+        else {
+            throw FuzzFailure("NIO's decoder read \(head), the shortcut \(request.method) \(request.uri) \(shortcut)")
+        }
+        return true
     }
 }

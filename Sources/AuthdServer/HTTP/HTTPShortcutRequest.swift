@@ -1,11 +1,11 @@
-import NIOCore
-import NIOHTTP1
+package import NIOCore
+package import NIOHTTP1
 
 /// A request head in the narrow, unambiguous form every reverse proxy sends for forward-auth,
 /// read straight from the bytes so that ``HTTPShortcutHandler`` can answer it without NIO's HTTP
 /// decoder, encoder and validators (more than half of what a proxied `/auth` cost).
 ///
-/// The form: `METHOD SP origin-form SP HTTP/1.1 CRLF`, then header fields `name: value CRLF` (an
+/// The form: `METHOD SP origin-form SP HTTP/1.1 CRLF`, then header fields `name: OWS value CRLF` (an
 /// RFC 9110 token for a name; visible ASCII, spaces and tabs for a value), then `CRLF`, and nothing
 /// that frames a body or changes the connection: no `Transfer-Encoding`, `Upgrade` or `Expect`,
 /// `Content-Length` only as `0`, `Connection` only as `keep-alive`. Anything else, including what
@@ -13,9 +13,9 @@ import NIOHTTP1
 /// ``Reading/handOver`` and NIO's decoder reads it, answering 400 where it must. Being narrower
 /// than the decoder can only send a request the slow way; the fuzz target `http-head` checks that
 /// whatever is read here, the decoder reads the same way.
-struct HTTPShortcutRequest {
+package struct HTTPShortcutRequest {
     /// What reading the buffered bytes found.
-    enum Reading {
+    package enum Reading {
         /// A whole head of `length` bytes, and no body.
         case request(HTTPShortcutRequest, length: Int)
         /// The start of one: wait for more bytes.
@@ -24,9 +24,9 @@ struct HTTPShortcutRequest {
         case handOver
     }
 
-    var method: HTTPMethod
-    var uri: String
-    var fields: HTTPShortcutFields
+    package var method: HTTPMethod
+    package var uri: String
+    package var fields: HTTPShortcutFields
 
     /// The methods read here; any other (NIO's decoder knows WebDAV's and more, and refuses the
     /// rest) is handed over.
@@ -35,7 +35,7 @@ struct HTTPShortcutRequest {
     ]
 
     /// Reads the head at the start of `buffer`.
-    static func read(_ buffer: ByteBuffer, maximumHeadBytes: Int, maximumFields: Int) -> Reading {
+    package static func read(_ buffer: ByteBuffer, maximumHeadBytes: Int, maximumFields: Int) -> Reading {
         let scan = buffer.withUnsafeReadableBytes { bytes in
             var scanner = HeadScanner(bytes: bytes, limit: min(bytes.count, maximumHeadBytes), maximumFields: maximumFields)
             return scanner.scan()
@@ -58,9 +58,16 @@ struct HTTPShortcutRequest {
 
 /// The header fields of an ``HTTPShortcutRequest``: the head's bytes and where each name and
 /// value lie in them, made into strings only when the face asks for one by name.
-struct HTTPShortcutFields: HTTPRequestFields {
+package struct HTTPShortcutFields: HTTPRequestFields {
     fileprivate let head: ByteBuffer
     fileprivate let ranges: [HeadScanner.Field]
+
+    /// Every field, in order.
+    package var all: [(name: String, value: String)] {
+        head.withUnsafeReadableBytes { bytes in
+            ranges.map { (String(decoding: bytes[$0.name], as: UTF8.self), String(decoding: bytes[$0.value], as: UTF8.self)) }
+        }
+    }
 
     subscript(name: String) -> [String] {
         var values: [String] = []
@@ -149,11 +156,12 @@ private struct HeadScanner {
         while position < limit, bytes[position] >= 0x20 && bytes[position] < 0x7F || bytes[position] == UInt8(ascii: "\t") {
             position += 1
         }
-        var valueEnd = position
-        while valueEnd > valueStart, bytes[valueEnd - 1] == UInt8(ascii: " ") || bytes[valueEnd - 1] == UInt8(ascii: "\t") { valueEnd -= 1 }
+        // Trailing spaces and tabs stay in the value, as NIO's decoder leaves them: a request
+        // must read the same whichever way it goes.
+        let value = valueStart..<position
         try expect(UInt8(ascii: "\r"))
         try expect(UInt8(ascii: "\n"))
-        return Field(name: name, value: valueStart..<valueEnd)
+        return Field(name: name, value: value)
     }
 
     /// Fields that frame a body or change the connection are the decoder's: any but a single
