@@ -34,6 +34,17 @@ extension FleetTests {
         #expect(answer.status == 401)
         #expect(answer.header("WWW-Authenticate")?.contains(#"error="invalid_token""#) == true)
         #expect(try await http.request("GET", "/healthz").status == 200)
+        // Pipelined, the forged tokens go to the task one at a time while the requests behind them
+        // wait: the answers come back in request order.
+        let own = try await client.issue(subject: "own", roles: ["user"]).accessToken
+        let bearer = { (token: String) in [("Authorization", "Bearer \(token)")] }
+        try await http.connection.send(
+            HTTPTestClient.format("GET", "/auth", headers: bearer(own)) + HTTPTestClient.format("GET", "/auth", headers: bearer(forged))
+                + HTTPTestClient.format("GET", "/auth", headers: bearer(own)) + HTTPTestClient.format("GET", "/auth", headers: bearer(forged + "x"))
+                + HTTPTestClient.format("GET", "/healthz") + HTTPTestClient.format("GET", "/auth", headers: bearer(own)))
+        var statuses: [Int] = []
+        for _ in 0..<6 { statuses.append(try await http.readResponse().status) }
+        #expect(statuses == [200, 401, 200, 401, 200, 200])
         await fleet.stop()
     }
 

@@ -218,6 +218,44 @@ struct HTTPFaceTests {
         #expect(await face.daemon.stop() == 0)
     }
 
+    @Test("a client that pipelines thousands of requests without reading stalls authd's reading, not its memory; read, it gets every answer in order")
+    func pipelinedWithoutReading() async throws {
+        let face = try await Face()
+        let token = try await face.daemon.client().issue(subject: "erin", roles: ["user"]).accessToken
+        let http = try await face.client()
+        let count = 6000
+        var batch = ""
+        for index in 0..<count {
+            switch index % 3 {
+            case 0: batch += HTTPTestClient.format("GET", "/auth", headers: Self.bearer(token))
+            case 1: batch += HTTPTestClient.format("GET", "/auth")
+            default: batch += HTTPTestClient.format("HEAD", "/healthz")
+            }
+        }
+        let sender = BlockingSender(descriptor: http.connection.descriptor, bytes: Array(batch.utf8))
+        // Nobody reads: once its replies fill the socket, authd stops reading, and the send stalls
+        // well short of the whole batch (megabytes). A slow machine can only make it look stalled
+        // sooner, never make a daemon that reads everything regardless look as if it stalled.
+        var last = -1
+        while sender.sent != last, !sender.finished {
+            last = sender.sent
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        #expect(!sender.finished, "authd read all \(batch.utf8.count) bytes while no reply was read")
+        for index in 0..<count {
+            let response = try await http.readResponse(toHead: index % 3 == 2)
+            let expected = [200, 401, 200][index % 3]
+            guard response.status == expected else {
+                Issue.record("response \(index): \(response.status), expected \(expected)")
+                break
+            }
+            if index % 3 == 0 { #expect(response.header("X-Auth-Request-User") == "erin") }
+        }
+        try await sender.completion()
+        #expect(try await http.request("GET", "/healthz").status == 200)
+        #expect(await face.daemon.stop() == 0)
+    }
+
     @Test("past server.max_connections, a new HTTP connection gets 503 and is closed; the open ones carry on")
     func connectionLimit() async throws {
         let face = try await Face(config: "[server]\nmax_connections = 2\n")
@@ -253,5 +291,45 @@ struct HTTPFaceTests {
         #expect(try await face.client().request("GET", "/healthz").status == 200)
         #expect(face.daemon.log.contains("malformed HTTP request answered 400"))
         #expect(await face.daemon.stop() == 0)
+    }
+}
+
+/// Sends bytes on a socket from a thread of its own, blocking as long as the peer does not read,
+/// and tells how far it got.
+final class BlockingSender: @unchecked Sendable {
+    private let progress = NSLock()
+    private var sentSoFar = 0
+    private var result: Result<Void, any Error>?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(descriptor: Int32, bytes: [UInt8]) {
+        Thread.detachNewThread { [self] in
+            var offset = 0
+            var outcome: Result<Void, any Error> = .success(())
+            while offset < bytes.count {
+                let count = bytes[offset...].withUnsafeBytes { send(descriptor, $0.baseAddress, min($0.count, 65536), Int32(MSG_NOSIGNAL)) }
+                guard count > 0 else {
+                    outcome = .failure(DaemonError("send failed: \(String(cString: strerror(errno)))"))
+                    break
+                }
+                offset += count
+                progress.withLock { sentSoFar = offset }
+            }
+            progress.withLock { result = outcome }
+            done.signal()
+        }
+    }
+
+    var sent: Int { progress.withLock { sentSoFar } }
+    var finished: Bool { progress.withLock { result != nil } }
+
+    /// Waits (off the cooperative pool) for the last byte to go out.
+    func completion() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue.global().async {
+                self.done.wait()
+                continuation.resume(with: self.progress.withLock { self.result! })
+            }
+        }
     }
 }
