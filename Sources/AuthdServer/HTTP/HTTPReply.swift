@@ -37,6 +37,7 @@ struct HTTPReply: Sendable {
         for (name, value) in headers { size += name.utf8.count + value.utf8.count + 4 }
         var buffer = allocator.buffer(capacity: size + (headOnly ? 0 : body.count))
         var wellFormed = true
+        let tokenBytes = HTTPSyntax.tokenBytes
         // One write of the whole head, each piece copied in place: a ByteBuffer write per piece
         // costs more than the piece.
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
@@ -46,8 +47,8 @@ struct HTTPReply: Sendable {
                 text.withUTF8 { bytes in
                     switch kind {
                     case .fixed: break
-                    case .name: if bytes.isEmpty || !bytes.allSatisfy(HTTPSyntax.tokenBytes.contains) { wellFormed = false }
-                    case .value: if !HTTPSyntax.isFieldValue(bytes) { wellFormed = false }
+                    case .name: if bytes.isEmpty || !bytes.allSatisfy(tokenBytes.contains) { wellFormed = false }
+                    case .value: if !HTTPSyntax.isFieldValue(UnsafeRawBufferPointer(bytes)) { wellFormed = false }
                     }
                     UnsafeMutableRawBufferPointer(rebasing: out[written..<written + bytes.count]).copyMemory(from: UnsafeRawBufferPointer(bytes))
                     written += bytes.count
