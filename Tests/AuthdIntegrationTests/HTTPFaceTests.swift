@@ -256,6 +256,34 @@ struct HTTPFaceTests {
         #expect(await face.daemon.stop() == 0)
     }
 
+    @Test("a head that arrives a few bytes at a time, its blank line split between sends, is answered as a whole one is")
+    func headInPieces() async throws {
+        let face = try await Face()
+        let token = try await face.daemon.client().issue(subject: "frank", roles: ["user"]).accessToken
+        let http = try await face.client()
+        let head = Array(HTTPTestClient.format("GET", "/auth?role=user", headers: Self.bearer(token) + [("X-Pad", String(repeating: "p", count: 3000))]).utf8)
+        // Pieces of 1 to 7 bytes, and the last four ("\r\n\r\n") one by one; the pauses only make
+        // separate reads likely: the answer must be the same however the bytes are read.
+        var offset = 0
+        var piece = 0
+        while offset < head.count - 4 {
+            let length = min(1 + piece % 7, head.count - 4 - offset)
+            try await http.connection.send(Array(head[offset..<offset + length]))
+            offset += length
+            piece += 1
+            if piece % 40 == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        }
+        for byte in head[offset...] {
+            try await http.connection.send([byte])
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        let answer = try await http.readResponse()
+        #expect(answer.status == 200)
+        #expect(answer.header("X-Auth-Request-User") == "frank")
+        #expect(try await http.request("GET", "/auth", headers: Self.bearer(token)).status == 200)
+        #expect(await face.daemon.stop() == 0)
+    }
+
     @Test("past server.max_connections, a new HTTP connection gets 503 and is closed; the open ones carry on")
     func connectionLimit() async throws {
         let face = try await Face(config: "[server]\nmax_connections = 2\n")

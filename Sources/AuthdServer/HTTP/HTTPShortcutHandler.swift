@@ -52,6 +52,10 @@ final class HTTPShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext?
     /// Whether NIO's HTTP handlers are in the pipeline yet.
     private var decoderInstalled = false
+    /// How many bytes of ``pending`` a read found to be the start of a head, without its end:
+    /// until a blank line arrives after them (or the limit is reached) the head is not read again,
+    /// so a head sent a byte at a time costs a search of each new byte, not a read of all so far.
+    private var scannedIncomplete = 0
 
     /// `decoderLimits` bound the heads read here as well (`maxHeaderListSize`, `maxHeaderFieldCount`).
     init(face: HTTPFace, decoderLimits: NIOHTTPDecoderLimitConfiguration) {
@@ -147,8 +151,14 @@ final class HTTPShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// run out mid-head, or the channel stops being writable.
     private func answerPending(context: ChannelHandlerContext) {
         while case .answering = state, context.channel.isWritable, let buffer = pending, buffer.readableBytes > 0 {
+            if scannedIncomplete > 0, buffer.readableBytes < maximumHeadBytes, !Self.holdsHeadEnd(buffer, after: scannedIncomplete) {
+                scannedIncomplete = buffer.readableBytes
+                return
+            }
+            scannedIncomplete = 0
             switch HTTPShortcutRequest.read(buffer, maximumHeadBytes: maximumHeadBytes, maximumFields: maximumFields) {
             case .incomplete:
+                scannedIncomplete = buffer.readableBytes
                 return
             case .handOver:
                 handOver(context: context)
@@ -177,6 +187,23 @@ final class HTTPShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
         if pending?.readableBytes == 0 { pending = nil }
+    }
+
+    /// Whether a blank line, the end of a head, ends after the first `scanned` bytes (which were
+    /// read without one: the newline that ends it must be new).
+    private static func holdsHeadEnd(_ buffer: ByteBuffer, after scanned: Int) -> Bool {
+        buffer.withUnsafeReadableBytes { bytes in
+            var from = scanned
+            while let newline = bytes.offset(of: UInt8(ascii: "\n"), from: from) {
+                if newline >= 3, bytes[newline - 3] == UInt8(ascii: "\r"), bytes[newline - 2] == UInt8(ascii: "\n"),
+                    bytes[newline - 1] == UInt8(ascii: "\r")
+                {
+                    return true
+                }
+                from = newline + 1
+            }
+            return false
+        }
     }
 
     /// From now on NIO's decoder reads every byte, starting with those not yet answered.

@@ -1,12 +1,6 @@
 package import NIOCore
 package import NIOHTTP1
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
 /// A request head in the narrow, unambiguous form every reverse proxy sends for forward-auth,
 /// read straight from the bytes so that ``HTTPShortcutHandler`` can answer it without NIO's HTTP
 /// decoder, encoder and validators (more than half of what a proxied `/auth` cost).
@@ -160,10 +154,7 @@ private struct HeadScanner {
         let valueStart = position
         // Every byte of a token goes through here: the line's end is found by memchr, and what
         // precedes it checked in one pass without branches.
-        var end = limit
-        if position < limit, let base = bytes.baseAddress, let found = memchr(base + position, Int32(UInt8(ascii: "\r")), limit - position) {
-            end = UnsafeRawPointer(found) - base
-        }
+        let end = min(bytes.offset(of: UInt8(ascii: "\r"), from: position) ?? limit, limit)
         guard HTTPSyntax.isFieldValue(UnsafeRawBufferPointer(rebasing: bytes[position..<end])) else { throw OutsideTheForm() }
         position = end
         // Trailing spaces and tabs stay in the value, as NIO's decoder leaves them: a request
