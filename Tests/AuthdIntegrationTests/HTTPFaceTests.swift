@@ -126,8 +126,14 @@ struct HTTPFaceTests {
         let cached = try await http.request("GET", "/.well-known/jwks.json", headers: [("If-None-Match", tag)])
         #expect(cached.status == 304)
         #expect(cached.body.isEmpty)
+        // RFC 9110 §8.6: a 304 may carry a Content-Length only if it is the 200's.
+        #expect(cached.header("Content-Length") == nil)
+        #expect(cached.header("ETag") == tag)
+        // HEAD: the 200's length, no body (the next response reads cleanly after it).
+        let head = try await http.request("HEAD", "/.well-known/jwks.json")
+        #expect(head.status == 200)
+        #expect(head.header("Content-Length") == reply.header("Content-Length"))
         #expect(try await http.request("GET", "/.well-known/jwks.json", headers: [("If-None-Match", "\"other\"")]).status == 200)
-        #expect(try await http.request("HEAD", "/.well-known/jwks.json").status == 200)
         #expect(try await http.request("POST", "/.well-known/jwks.json", body: "{}").status == 405)
         #expect(try await http.request("GET", "/healthz").status == 200)
         #expect(try await http.request("GET", "/issue").status == 404)
@@ -281,6 +287,33 @@ struct HTTPFaceTests {
         #expect(answer.status == 200)
         #expect(answer.header("X-Auth-Request-User") == "frank")
         #expect(try await http.request("GET", "/auth", headers: Self.bearer(token)).status == 200)
+        #expect(await face.daemon.stop() == 0)
+    }
+
+    @Test("a request gets the same answer, head and body, whether the shortcut or NIO's decoder reads it")
+    func bothPathsAnswerAlike() async throws {
+        let face = try await Face()
+        let user = try await face.daemon.client().issue(subject: "gina", roles: ["user"]).accessToken
+        let fast = try await face.client()
+        let slow = try await face.client()
+        // A request with a body sends its connection to NIO's decoder for good.
+        #expect(try await slow.request("POST", "/auth", headers: Self.bearer(user), body: "x").status == 200)
+        let tag = try #require(try await fast.request("GET", "/.well-known/jwks.json").header("ETag"))
+        let requests: [(method: String, target: String, headers: [(String, String)])] = [
+            ("GET", "/auth", Self.bearer(user)), ("GET", "/auth", []), ("GET", "/auth?role=admin", Self.bearer(user)),
+            ("GET", "/auth?rol=admin", Self.bearer(user)), ("GET", "/auth", Self.bearer(String(user.dropLast(3)) + "AAA")),
+            ("HEAD", "/auth", Self.bearer(user)), ("DELETE", "/auth?audience=elsewhere", Self.bearer(user)),
+            ("GET", "/.well-known/jwks.json", []), ("GET", "/.well-known/jwks.json", [("If-None-Match", tag)]),
+            ("HEAD", "/.well-known/jwks.json", []), ("POST", "/healthz", []), ("GET", "/healthz", []), ("GET", "/nowhere", []),
+        ]
+        for request in requests {
+            let shortcut = try await fast.request(request.method, request.target, headers: request.headers)
+            let decoder = try await slow.request(request.method, request.target, headers: request.headers)
+            let what = "\(request.method) \(request.target)"
+            #expect(shortcut.status == decoder.status, "\(what)")
+            #expect(shortcut.headers.map { "\($0.name): \($0.value)" } == decoder.headers.map { "\($0.name): \($0.value)" }, "\(what)")
+            #expect(shortcut.body == decoder.body, "\(what)")
+        }
         #expect(await face.daemon.stop() == 0)
     }
 

@@ -27,12 +27,14 @@ struct HTTPReply: Sendable {
     }
 
     /// The bytes of this reply on a connection kept alive, for ``HTTPShortcutHandler``, with its
-    /// `Content-Length` (which ``headers`` never holds); `nil` if
+    /// `Content-Length` (which ``headers`` never holds) unless its status has no content; `nil` if
     /// a field could split the head (it never should: values pass through ``headerValue(_:)``),
     /// for which the connection is closed, as NIO's validator does for a reply the task writes.
     func serialized(headOnly: Bool, allocator: ByteBufferAllocator) -> ByteBuffer? {
         let statusLine = Self.statusLines[status.code] ?? "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
-        let length = "Content-Length: \(body.count)\r\n\r\n"
+        // A 304 (and any status without content) states no length: RFC 9110 §8.6 allows one only
+        // if it is the 200's, and NIO's encoder strips it for the replies the task writes.
+        let length = status.mayHaveResponseBody ? "Content-Length: \(body.count)\r\n\r\n" : "\r\n"
         var size = statusLine.utf8.count + length.utf8.count
         for (name, value) in headers { size += name.utf8.count + value.utf8.count + 4 }
         var buffer = allocator.buffer(capacity: size + (headOnly ? 0 : body.count))
@@ -65,7 +67,7 @@ struct HTTPReply: Sendable {
             return written
         }
         guard wellFormed else { return nil }
-        if !headOnly { buffer.writeBytes(body) }
+        if !headOnly, status.mayHaveResponseBody { buffer.writeBytes(body) }
         return buffer
     }
 
