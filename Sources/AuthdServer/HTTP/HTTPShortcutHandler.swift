@@ -73,13 +73,7 @@ final class HTTPShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The server counts the connection in: its requests may be answered here.
-    func admit() {
-        guard let context, case .awaitingAdmission = state else { return }
-        state = .answering
-        answerPending(context: context)
-        flushIfNeeded(context: context)
-        releaseHeldRead(context: context)
-    }
+    func admit() { resumeAnswering(after: .awaitingAdmission) }
 
     /// The server turns the connection away: the task answers its first request with 503.
     func refuse() {
@@ -89,12 +83,12 @@ final class HTTPShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The task has written the reply to the request handed to it alone.
-    func taskAnswered() {
-        guard let context, case .awaitingTask = state else { return }
+    func taskAnswered() { resumeAnswering(after: .awaitingTask) }
+
+    private func resumeAnswering(after waiting: State) {
+        guard let context, state == waiting else { return }
         state = .answering
-        answerPending(context: context)
-        flushIfNeeded(context: context)
-        releaseHeldRead(context: context)
+        carryOn(context: context)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -122,11 +116,7 @@ final class HTTPShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if case .answering = state, context.channel.isWritable {
-            answerPending(context: context)
-            flushIfNeeded(context: context)
-            releaseHeldRead(context: context)
-        }
+        if case .answering = state, context.channel.isWritable { carryOn(context: context) }
         context.fireChannelWritabilityChanged()
     }
 
@@ -236,6 +226,13 @@ final class HTTPShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return false
         }
+    }
+
+    /// Answers what has arrived, sends it, and reads again if a read was held back.
+    private func carryOn(context: ChannelHandlerContext) {
+        answerPending(context: context)
+        flushIfNeeded(context: context)
+        releaseHeldRead(context: context)
     }
 
     private func flushIfNeeded(context: ChannelHandlerContext) {
