@@ -41,8 +41,8 @@ final class HTTPShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let face: HTTPFace
     private let decoderLimits: NIOHTTPDecoderLimitConfiguration
-    private let maximumHeadBytes: Int
-    private let maximumFields: Int
+    private var maximumHeadBytes: Int { decoderLimits.maxHeaderListSize }
+    private var maximumFields: Int { decoderLimits.maxHeaderFieldCount }
     private var state = State.awaitingAdmission
     /// Bytes read and not yet answered or handed over.
     private var pending: ByteBuffer?
@@ -61,8 +61,6 @@ final class HTTPShortcutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     init(face: HTTPFace, decoderLimits: NIOHTTPDecoderLimitConfiguration) {
         self.face = face
         self.decoderLimits = decoderLimits
-        self.maximumHeadBytes = decoderLimits.maxHeaderListSize
-        self.maximumFields = decoderLimits.maxHeaderFieldCount
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }

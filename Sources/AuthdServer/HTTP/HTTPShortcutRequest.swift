@@ -71,7 +71,7 @@ package struct HTTPShortcutFields: HTTPRequestFields {
 
     subscript(name: String) -> [String] {
         var values: [String] = []
-        let wanted = Array(name.utf8)
+        let wanted = name.utf8
         head.withUnsafeReadableBytes { bytes in
             for field in ranges where field.name.count == wanted.count {
                 let matches = zip(bytes[field.name], wanted).allSatisfy { HeadScanner.lowercased($0) == HeadScanner.lowercased($1) }
